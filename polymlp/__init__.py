@@ -1,0 +1,29 @@
+"""polymlp: multilayer perceptrons on any Array API library.
+
+The same layers, losses and optimizers train on NumPy, CuPy, PyTorch, JAX
+and array-api-strict; activations, losses, optimizers, layer types and
+initializers are looked up by name in a plugin registry.
+"""
+
+__version__ = "0.1.0"
+
+from . import activations, datasets, initializers, layers, losses, optimizers, registry
+from ._array_api import Backend, describe_backends, resolve_backend, to_numpy
+from .activations import Activation, ElementwiseActivation
+from .errors import (BackendError, ModelFileError, NotBuiltError, PluginError, PolymlpError,
+                     TrainingDivergedError)
+from .history import History
+from .initializers import Initializer
+from .layers import Dense, Layer, ParamSpec
+from .losses import Loss
+from .network import Network
+from .optimizers import Adam, GradientDescent, Momentum, Optimizer
+from .registry import register
+
+__all__ = [
+    "Activation", "Adam", "Backend", "BackendError", "Dense", "ElementwiseActivation",
+    "GradientDescent", "History", "Initializer", "Layer", "Loss", "ModelFileError", "Momentum",
+    "Network", "NotBuiltError", "Optimizer", "ParamSpec", "PluginError", "PolymlpError",
+    "TrainingDivergedError", "activations", "datasets", "describe_backends", "initializers",
+    "layers", "losses", "optimizers", "register", "registry", "resolve_backend", "to_numpy",
+]

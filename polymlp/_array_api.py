@@ -1,0 +1,326 @@
+"""The backend hub: the one module that knows array libraries by name.
+
+Everything else in polymlp receives an Array API namespace ``xp`` (and a
+device) resolved here once, at the edge, and only calls ``xp.*``.  The few
+places that must name a library (conversion to NumPy, parsing a device
+string, an install hint) live in this module, each with a comment.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from dataclasses import dataclass, field
+
+import numpy
+
+import array_api_compat
+
+from .errors import BackendError
+
+#: Backends polymlp knows by name: ``name -> (module to import, extra, how it is reached)``.
+KNOWN_BACKENDS = {
+    "numpy": ("numpy", None),
+    "array_api_strict": ("array_api_strict", "strict"),
+    "torch": ("torch", "torch"),
+    "jax": ("jax", "jax"),
+    "cupy": ("cupy", "cupy"),
+}
+
+_ALIASES = {"np": "numpy", "strict": "array_api_strict", "array-api-strict": "array_api_strict",
+            "pytorch": "torch", "jax.numpy": "jax", "cp": "cupy"}
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A resolved backend: namespace, device and a few facts about them.
+
+    Attributes
+    ----------
+    name : str
+        Short name (``"numpy"``, ``"torch"``, ...) or the namespace's module name.
+    xp : module
+        The Array API namespace every computation goes through.
+    device : object
+        The device arrays are created on (the library's own device object).
+    writable : bool
+        Whether arrays can be written in place (false for JAX): gates the
+        in-place fast paths, which are an optimisation only.
+    """
+
+    name: str
+    xp: object
+    device: object
+    writable: bool = field(default=False, compare=False)
+
+    def float_dtypes(self):
+        """Names of the real floating dtypes this backend offers on `device`."""
+        return _float_dtype_names(self.xp, self.device)
+
+    def dtype(self, name):
+        """The namespace's dtype object for `name`, checked against the device."""
+        if name not in ("float32", "float64"):
+            raise ValueError(f"`dtype` must be 'float32' or 'float64'; got {name!r}.")
+        available = self.float_dtypes()
+        if name not in available:
+            raise BackendError(
+                f"`dtype={name!r}` is not available on backend {self.name!r} device "
+                f"{self.device!r} (it offers {sorted(available)}). {_float64_hint(self)}"
+            )
+        return getattr(self.xp, name)
+
+    def asarray(self, x, dtype=None):
+        """Move `x` (NumPy array, list, or array of this backend) onto this backend."""
+        return self.xp.asarray(x, dtype=dtype, device=self.device)
+
+    def __repr__(self):
+        return f"Backend({self.name!r}, device={self.device!r})"
+
+
+def _float_dtype_names(xp, device):
+    info = xp.__array_namespace_info__()
+    try:
+        dtypes = info.dtypes(kind="real floating", device=device)
+    except TypeError:  # older namespaces without the device argument
+        dtypes = info.dtypes(kind="real floating")
+    return set(dtypes)
+
+
+def _float64_hint(backend):
+    # The only library-specific hints: how to get float64 where it is off.
+    if backend.name == "jax":
+        return ("JAX disables float64 by default: set the environment variable "
+                "JAX_ENABLE_X64=1 before importing jax, or call "
+                "jax.config.update('jax_enable_x64', True) first.")
+    return "Use dtype='float32', or another device or backend."
+
+
+def normalize_backend_name(name):
+    """Canonical backend name for `name` (aliases such as ``"pytorch"`` accepted)."""
+    key = name.strip().lower()
+    return _ALIASES.get(key, key)
+
+
+def _namespace_for(name):
+    """Import the library behind `name` and return its Array API namespace."""
+    if name == "numpy":
+        # NumPy >= 2.1 is itself an Array API namespace; calling it directly
+        # avoids the compat wrappers' per-call overhead, which dominates small nets.
+        if numpy.lib.NumpyVersion(numpy.__version__) >= "2.1.0":
+            return numpy
+        return array_api_compat.array_namespace(numpy.empty(0))
+    if name == "jax":
+        import jax.numpy as jnp  # jax.numpy is the namespace since JAX 0.4.32
+        return jnp
+    module = importlib.import_module(name)
+    if hasattr(module, "__array_api_version__") and name != "cupy":
+        return module  # array_api_strict and other native namespaces
+    return array_api_compat.array_namespace(module.asarray([0.0]))
+
+
+def _install_hint(name):
+    extra = KNOWN_BACKENDS.get(name, (None, None))[1]
+    if extra:
+        return f"pip install 'polymlp[{extra}]'"
+    return f"pip install {name}"
+
+
+def resolve_backend(backend="numpy", device=None):
+    """Resolve a backend name, namespace or array into a :class:`Backend`.
+
+    Parameters
+    ----------
+    backend : str or module or Backend
+        A known name (``"numpy"``, ``"array_api_strict"``, ``"torch"``,
+        ``"jax"``, ``"cupy"``), a name registered by a plugin under the
+        ``polymlp.backends`` or ``array_api`` entry-point groups, or an Array
+        API namespace module.
+    device : str or device object, optional
+        Device name (``"cpu"``, ``"cuda:0"``, ``"device1"``) or the library's
+        device object; ``None`` means the namespace's default device.
+    """
+    if isinstance(backend, Backend):
+        if device is None:
+            return backend
+        backend = backend.xp
+    if isinstance(backend, str):
+        name = normalize_backend_name(backend)
+        xp = _load_namespace(name, backend)
+    elif hasattr(backend, "__array_namespace_info__") or hasattr(backend, "asarray"):
+        xp = backend
+        name = getattr(xp, "__name__", type(xp).__name__)
+        name = {"jax.numpy": "jax", "array_api_compat.numpy": "numpy",
+                "array_api_compat.torch": "torch", "array_api_compat.cupy": "cupy"}.get(name, name)
+    else:
+        raise TypeError(
+            f"`backend` must be a backend name or an Array API namespace module; got "
+            f"{backend!r} of type {type(backend).__name__}. Known names: "
+            f"{', '.join(KNOWN_BACKENDS)}."
+        )
+    dev = _resolve_device(name, xp, device)
+    return Backend(name=name, xp=xp, device=dev, writable=_writable(name, xp))
+
+
+def _load_namespace(name, given):
+    if name in KNOWN_BACKENDS:
+        try:
+            return _namespace_for(name)
+        except ImportError as exc:
+            raise BackendError(
+                f"`backend={given!r}` is not installed here ({exc}). Install it with "
+                f"{_install_hint(name)}, or pick one of the usable backends listed by "
+                f"`polymlp backends`."
+            ) from exc
+    from . import registry  # plugin-provided backends
+
+    xp = registry.load_backend(name)
+    if xp is not None:
+        return xp
+    raise BackendError(
+        f"Unknown `backend={given!r}`. Known: {', '.join(KNOWN_BACKENDS)}, plus any "
+        f"namespace registered under the 'polymlp.backends' or 'array_api' entry-point "
+        f"groups; you may also pass an Array API namespace module itself."
+    )
+
+
+def _writable(name, xp):
+    # Only NumPy is known to allow safe in-place writes on arrays we own.
+    # JAX arrays are immutable; torch/cupy could, but the functional path is kept there.
+    return xp is numpy or name == "numpy"
+
+
+def _resolve_device(name, xp, device):
+    info = xp.__array_namespace_info__()
+    if device is None:
+        return info.default_device()
+    devices = list(info.devices())
+    if any(device is d for d in devices):
+        return device
+    text = str(device)
+    for d in devices:
+        if text in (str(d), repr(d), getattr(d, "name", None)):
+            return d
+    # Library-specific device strings that `devices()` lists under another spelling.
+    if name == "torch":
+        import torch
+
+        try:
+            dev = torch.device(text)
+        except RuntimeError as exc:
+            raise BackendError(f"`device={device!r}` is not a torch device: {exc}") from exc
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise BackendError(f"`device={device!r}`: torch sees no CUDA device here. Use 'cpu'.")
+        return dev
+    if name == "cupy":
+        import cupy
+
+        index = int(text.split(":")[-1]) if any(c.isdigit() for c in text) else 0
+        return cupy.cuda.Device(index)
+    if name == "jax":
+        for i, d in enumerate(devices):
+            if text in (f"{d.platform}:{d.id}", d.platform, str(i)):
+                return d
+    raise BackendError(
+        f"`device={device!r}` is not a device of backend {name!r}. Available: "
+        f"{', '.join(str(d) for d in devices)}."
+    )
+
+
+def to_numpy(x, dtype=None):
+    """Return `x` (an array of any supported library, or a list) as a NumPy array.
+
+    The only function that branches on the array's library: the conversion at
+    the edges (results, saving, logging, tests).
+    """
+    if isinstance(x, numpy.ndarray):
+        out = x
+    elif array_api_compat.is_torch_array(x):
+        out = x.detach().cpu().numpy()
+    elif array_api_compat.is_cupy_array(x):
+        out = x.get()
+    elif array_api_compat.is_jax_array(x):
+        out = numpy.asarray(x)
+    elif _is_strict_array(x):
+        # array-api-strict refuses implicit conversion off its CPU device.
+        xp = array_api_compat.array_namespace(x)
+        out = numpy.asarray(x.to_device(xp.Device("CPU_DEVICE")))
+    else:
+        out = numpy.asarray(x)
+    if dtype is not None:
+        out = out.astype(dtype, copy=False)
+    return out
+
+
+def _is_strict_array(x):
+    mod = sys.modules.get("array_api_strict")
+    return mod is not None and isinstance(x, mod.Array)
+
+
+def is_host_array(x):
+    """True for inputs that live on the host: NumPy arrays, lists, tuples, scalars."""
+    return isinstance(x, (numpy.ndarray, list, tuple, int, float, numpy.generic))
+
+
+def array_backend_name(x):
+    """Short library name of an array (for error messages)."""
+    for name, check in (("torch", array_api_compat.is_torch_array),
+                        ("cupy", array_api_compat.is_cupy_array),
+                        ("jax", array_api_compat.is_jax_array),
+                        ("numpy", array_api_compat.is_numpy_array)):
+        if check(x):
+            return name
+    if _is_strict_array(x):
+        return "array_api_strict"
+    return type(x).__module__.split(".")[0]
+
+
+def device_of(x):
+    """The device of array `x` (works for every supported library)."""
+    return array_api_compat.device(x)
+
+
+def same_device(a, b):
+    """Whether two device objects denote the same device."""
+    return a == b or str(a) == str(b)
+
+
+def describe_backends():
+    """One row per known backend: usable or not, its devices, and why not.
+
+    Returns a list of dicts with keys ``name``, ``usable``, ``devices``, ``why``.
+    Importing a backend happens here only, never at ``import polymlp``.
+    """
+    rows = []
+    from . import registry
+
+    for name in list(KNOWN_BACKENDS) + [n for n in registry.backend_names() if n not in KNOWN_BACKENDS]:
+        row = {"name": name, "usable": False, "devices": [], "why": ""}
+        try:
+            backend = resolve_backend(name)
+            devices = list(backend.xp.__array_namespace_info__().devices())
+            row["devices"] = [str(d) for d in devices]
+            if name == "cupy":
+                _check_cuda()
+            row["usable"] = True
+            row["float64"] = "float64" in backend.float_dtypes()
+        except Exception as exc:  # any failure means "not usable here": say why
+            row["why"] = _why_not(name, exc)
+        rows.append(row)
+    return rows
+
+
+def _check_cuda():
+    import cupy
+
+    if cupy.cuda.runtime.getDeviceCount() < 1:
+        raise BackendError("no CUDA device")
+
+
+def _why_not(name, exc):
+    cause = exc.__cause__ or exc
+    if isinstance(cause, ImportError):
+        return f"not installed, {_install_hint(name)}"
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if name == "cupy":
+        return f"no CUDA device ({text})"
+    return text

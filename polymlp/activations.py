@@ -1,0 +1,150 @@
+"""Activation functions: the value and its derivative, side by side.
+
+An :class:`ElementwiseActivation` needs only ``value`` and ``derivative``
+(the seed's template method); a general :class:`Activation` such as softmax
+implements ``backward``, the vector-Jacobian product.  All math goes
+through the namespace ``xp`` handed in by the caller.
+"""
+
+from ._config import Configurable
+
+
+class Activation(Configurable):
+    """Base class of activations.
+
+    Subclasses implement :meth:`forward` and :meth:`backward`.
+    """
+
+    def forward(self, z, /, *, xp):
+        """Activation of the pre-activations `z` (shape ``(n, units)``)."""
+        raise NotImplementedError
+
+    def backward(self, z, a, grad, /, *, xp):
+        """Gradient with respect to `z`, given ``a = forward(z)`` and ``grad = dL/da``."""
+        raise NotImplementedError
+
+    def __call__(self, z, /, *, xp):
+        return self.forward(z, xp=xp)
+
+
+class ElementwiseActivation(Activation):
+    """An activation applied element by element: implement ``value`` and ``derivative``."""
+
+    def value(self, z, /, *, xp):
+        """``sigma(z)`` element-wise."""
+        raise NotImplementedError
+
+    def derivative(self, z, /, *, xp):
+        """``sigma'(z)`` element-wise."""
+        raise NotImplementedError
+
+    def forward(self, z, /, *, xp):
+        return self.value(z, xp=xp)
+
+    def backward(self, z, a, grad, /, *, xp):
+        return grad * self.derivative(z, xp=xp)
+
+
+class Identity(ElementwiseActivation):
+    """``z``: the activation of regression outputs and of collapsible networks."""
+
+    name = "identity"
+
+    def value(self, z, /, *, xp):
+        return z
+
+    def derivative(self, z, /, *, xp):
+        return xp.ones_like(z)
+
+    def backward(self, z, a, grad, /, *, xp):
+        return grad
+
+
+class Sigmoid(ElementwiseActivation):
+    """Logistic sigmoid ``1 / (1 + exp(-z))``."""
+
+    name = "sigmoid"
+
+    def value(self, z, /, *, xp):
+        # exp of -|z| never overflows; both branches are exact rewrites.
+        e = xp.exp(-xp.abs(z))
+        return xp.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+    def derivative(self, z, /, *, xp):
+        s = self.value(z, xp=xp)
+        return s * (1.0 - s)
+
+    def backward(self, z, a, grad, /, *, xp):
+        return grad * a * (1.0 - a)
+
+
+class ReLU(ElementwiseActivation):
+    """Rectified linear unit ``max(z, 0)``; derivative 0 at 0, as in PyTorch."""
+
+    name = "relu"
+
+    def value(self, z, /, *, xp):
+        return xp.maximum(z, 0.0)
+
+    def derivative(self, z, /, *, xp):
+        return xp.astype(z > 0, z.dtype)
+
+    def backward(self, z, a, grad, /, *, xp):
+        return xp.where(z > 0, grad, 0.0)
+
+
+class LeakyReLU(ElementwiseActivation):
+    """``z`` for positive inputs, ``negative_slope * z`` otherwise (default 0.01, as in PyTorch)."""
+
+    name = "leaky_relu"
+
+    def __init__(self, negative_slope=0.01):
+        self.negative_slope = float(negative_slope)
+
+    def value(self, z, /, *, xp):
+        return xp.where(z > 0, z, self.negative_slope * z)
+
+    def derivative(self, z, /, *, xp):
+        return xp.where(z > 0, xp.ones_like(z), xp.full_like(z, self.negative_slope))
+
+    def backward(self, z, a, grad, /, *, xp):
+        return xp.where(z > 0, grad, self.negative_slope * grad)
+
+
+class Tanh(ElementwiseActivation):
+    """Hyperbolic tangent."""
+
+    name = "tanh"
+
+    def value(self, z, /, *, xp):
+        return xp.tanh(z)
+
+    def derivative(self, z, /, *, xp):
+        t = xp.tanh(z)
+        return 1.0 - t * t
+
+    def backward(self, z, a, grad, /, *, xp):
+        return grad * (1.0 - a * a)
+
+
+class Softmax(Activation):
+    """Softmax over the last axis, shifted by the row maximum for stability."""
+
+    name = "softmax"
+
+    def forward(self, z, /, *, xp):
+        e = xp.exp(z - xp.max(z, axis=-1, keepdims=True))
+        return e / xp.sum(e, axis=-1, keepdims=True)
+
+    def backward(self, z, a, grad, /, *, xp):
+        # Vector-Jacobian product of softmax: a * (g - <g, a>).
+        return a * (grad - xp.sum(grad * a, axis=-1, keepdims=True))
+
+
+def log_softmax(z, /, *, xp):
+    """``log(softmax(z))`` computed without forming the softmax (stable for large logits)."""
+    shifted = z - xp.max(z, axis=-1, keepdims=True)
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=-1, keepdims=True))
+
+
+BUILTINS = {cls.name: cls for cls in (Identity, Sigmoid, ReLU, LeakyReLU, Tanh, Softmax)}

@@ -1,0 +1,537 @@
+"""The network: a stack of layers trained by backpropagation.
+
+All parameters live in one flat vector on the backend; each layer sees its
+weights as reshaped slices of it (views on NumPy), so an optimizer step is
+one pass over one array whatever the depth.  The forward pass caches each
+layer's input, pre-activations and activations; the backward pass runs the
+delta recurrence from the loss's gradient at the output pre-activations.
+"""
+
+from __future__ import annotations
+
+import math
+from math import nan
+
+from . import _validate, data, registry
+from ._array_api import resolve_backend, to_numpy
+from .errors import NotBuiltError
+from .history import History
+
+_RECORD = ("iteration", "epoch", None)
+_EVAL_CHUNK = 8192  # rows per forward pass when predicting (bounds activation memory)
+
+
+class Network:
+    """A multilayer perceptron.
+
+    Parameters
+    ----------
+    input_size : int
+        Number of input features.
+    name : str, optional
+        Used in summaries, progress and file names.
+    backend : str or namespace, default "numpy"
+        Array library: ``"numpy"``, ``"array_api_strict"``, ``"torch"``,
+        ``"jax"``, ``"cupy"``, a plugin name, or an Array API namespace.
+    device : str or device, optional
+        Device on that backend; its default device when omitted.
+    dtype : {"float32", "float64"}, default "float32"
+    seed : int, optional
+        Seeds the host ``numpy.random.Generator`` behind every random draw
+        (initial weights, shuffling), so a seed gives the same run on every backend.
+
+    Examples
+    --------
+    >>> import polymlp as pm
+    >>> net = pm.Network(2, seed=0).stack(pm.Dense(8, "relu")).output(pm.Dense(2, "softmax"),
+    ...                                                            loss="cross_entropy")
+    >>> net.predict([[0.0, 1.0]]).shape
+    (1,)
+    """
+
+    def __init__(self, input_size, *, name=None, backend="numpy", device=None,
+                 dtype="float32", seed=None):
+        self.input_size = _validate.positive_int("input_size", input_size)
+        self.name = name if name is not None else "network"
+        self.backend = resolve_backend(backend, device)
+        self.dtype_name = dtype
+        self.dtype = self.backend.dtype(dtype)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise TypeError(f"`seed` must be an int or None; got {seed!r}.")
+        self.seed = seed
+        self.rng = data.host_rng(seed)
+        self.layers = []
+        self.loss_fn = None
+        self.optimizer = None
+        self.opt_state = None
+        self.theta = None
+        self._layout = []  # per layer: [(offset, size, shape), ...]
+        self.iterations = 0
+        self.epochs_done = 0
+
+    # --- building ------------------------------------------------------------------
+
+    @property
+    def xp(self):
+        return self.backend.xp
+
+    @property
+    def device(self):
+        return self.backend.device
+
+    @property
+    def built(self):
+        return self.loss_fn is not None
+
+    def stack(self, layer):
+        """Append a hidden layer (an instance or a registered layer name); returns self."""
+        if self.built:
+            raise NotBuiltError(
+                f"Network {self.name!r} already has its output layer; stack() must come "
+                f"before output(). Build a new network to change the architecture.")
+        layer = registry.get_layer(layer)
+        width = self.layers[-1].output_size if self.layers else self.input_size
+        out = layer.build(width)
+        layer._output_size = out
+        self.layers.append(layer)
+        return self
+
+    def output(self, layer, loss="cross_entropy"):
+        """Append the output layer with its `loss`, and initialise every weight; returns self."""
+        if self.built:
+            raise NotBuiltError(f"Network {self.name!r} already has an output layer.")
+        loss_fn = registry.get_loss(loss)
+        self.stack(layer)
+        self.loss_fn = loss_fn
+        self._init_parameters()
+        return self
+
+    def _init_parameters(self):
+        host, offset = [], 0
+        self._layout = []
+        for layer in self.layers:
+            slots = []
+            for spec in layer.parameter_specs():
+                fan_in = spec.shape[0] if spec.shape else 1
+                fan_out = spec.shape[1] if len(spec.shape) > 1 else spec.shape[0] if spec.shape else 1
+                host.append(spec.initializer(spec.shape, rng=self.rng, fan_in=fan_in,
+                                             fan_out=fan_out))
+                size = math.prod(spec.shape)
+                slots.append((offset, size, tuple(spec.shape)))
+                offset += size
+            self._layout.append(slots)
+        self.theta = self.backend.asarray(data.flat_host(host, self.dtype_name))
+
+    def _require_built(self, what):
+        if not self.built:
+            raise NotBuiltError(f"Call output(layer, loss=...) on network {self.name!r} "
+                                f"before {what}().")
+
+    @property
+    def n_parameters(self):
+        return sum(size for slots in self._layout for _, size, _ in slots)
+
+    @property
+    def output_size(self):
+        return self.layers[-1].output_size if self.layers else self.input_size
+
+    @property
+    def classification(self):
+        return bool(self.loss_fn is not None and self.loss_fn.classification)
+
+    @property
+    def metric_name(self):
+        """``"accuracy"`` for classifiers, ``"r2"`` for regressors."""
+        return "accuracy" if self.classification else "r2"
+
+    # --- the math ------------------------------------------------------------------
+
+    def _unpack(self, theta):
+        """Per-layer tuples of parameter arrays: reshaped slices of the flat vector."""
+        xp = self.xp
+        return [tuple(xp.reshape(theta[o:o + s], shape) for o, s, shape in slots)
+                for slots in self._layout]
+
+    def _forward(self, params, x, training=False):
+        caches = []
+        for layer, p in zip(self.layers, params):
+            x, cache = layer.forward(p, x, xp=self.xp, training=training, rng=self.rng)
+            caches.append(cache)
+        return x, caches
+
+    def _output_terms(self, out, caches, y, want_loss):
+        """Loss (or None) and ``dL/d(output)`` or ``dL/dz`` of the output layer."""
+        xp, last, loss = self.xp, self.layers[-1], self.loss_fn
+        fused = hasattr(last, "backward_delta") and hasattr(last, "activation")
+        if fused:
+            z = caches[-1][1]
+            value = loss.output_value(z, out, y, last.activation, xp=xp) if want_loss else None
+            return value, loss.output_delta(z, out, y, last.activation, xp=xp), True
+        value = loss.value(out, y, xp=xp) if want_loss else None
+        return value, loss.gradient(out, y, xp=xp), False
+
+    def _grad(self, theta, x, y, want_loss=False, training=True):
+        """Flat gradient of the mean batch loss; also the loss and output when asked."""
+        xp = self.xp
+        params = self._unpack(theta)
+        out, caches = self._forward(params, x, training=training)
+        value, grad, fused = self._output_terms(out, caches, y, want_loss)
+        grads = [None] * len(self.layers)
+        for i in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[i]
+            need = i > 0  # nobody needs the gradient with respect to the inputs
+            if fused and i == len(self.layers) - 1:
+                grad, grads[i] = layer.backward_delta(params[i], caches[i], grad, xp=xp,
+                                                      need_input_grad=need)
+            else:
+                grad, grads[i] = layer.backward(params[i], caches[i], grad, xp=xp,
+                                                need_input_grad=need)
+        flat = [xp.reshape(g, (-1,)) for gs in grads for g in gs]
+        flat_grad = xp.concat(flat) if flat else xp.zeros_like(theta)
+        return flat_grad, value, out
+
+    def _metric(self, out, y):
+        """Batch accuracy (classifiers) or R^2 (regressors) as a 0-d array."""
+        xp = self.xp
+        if self.classification:
+            if out.shape[1] == 1:  # one sigmoid unit: threshold at 0.5
+                hits = (out > 0.5) == (y > 0.5)
+            else:
+                hits = xp.argmax(out, axis=1) == xp.argmax(y, axis=1)
+            return xp.mean(xp.astype(hits, out.dtype))
+        return r2_score(out, y, xp=xp)
+
+    def _predict_raw(self, x):
+        outs = []
+        params = self._unpack(self.theta)
+        for s in range(0, x.shape[0], _EVAL_CHUNK):
+            out, _ = self._forward(params, x[s:s + _EVAL_CHUNK], training=False)
+            outs.append(out)
+        return outs[0] if len(outs) == 1 else self.xp.concat(outs, axis=0)
+
+    def _eval(self, x, y):
+        """Loss and metric (0-d arrays) over a whole set, in chunks."""
+        xp = self.xp
+        params = self._unpack(self.theta)
+        n = x.shape[0]
+        if n <= _EVAL_CHUNK:
+            out, caches = self._forward(params, x)
+            loss, _, _ = self._output_terms(out, caches, y, True)
+            return loss, self._metric(out, y)
+        total_loss, outs = 0.0, []
+        for s in range(0, n, _EVAL_CHUNK):
+            xb, yb = x[s:s + _EVAL_CHUNK], y[s:s + _EVAL_CHUNK]
+            out, caches = self._forward(params, xb)
+            loss, _, _ = self._output_terms(out, caches, yb, True)
+            total_loss = total_loss + loss * xb.shape[0]
+            outs.append(out)
+        return total_loss / n, self._metric(xp.concat(outs, axis=0), y)
+
+    # --- training ------------------------------------------------------------------
+
+    def fit(self, x, y, *, epochs=10, batch_size=32, optimizer=None, validation_data=None,
+            shuffle=True, record="iteration", validation_freq=1, verbose=0):
+        """Train by minibatch backpropagation; calling again continues training.
+
+        Parameters
+        ----------
+        x : array of shape (n, input_size)
+        y : labels (n,), one-hot (n, k), or regression targets (n, k)
+        epochs, batch_size : int
+        optimizer : str or Optimizer, optional
+            ``"adam"`` (the default on the first call), ``"gd"``, ``"momentum"``
+            or an instance. Omitted or equal to the current one, training
+            continues with the current optimizer state.
+        validation_data : tuple (x_val, y_val), optional
+            Evaluated after every recorded step (``val_loss``, ``val_<metric>``).
+        validation_freq : int
+            Evaluate the validation set every this many steps (iterations or
+            epochs, as recorded) and at the end of each epoch; other rows hold NaN.
+        shuffle : bool
+            Reshuffle the training set each epoch (from the network's seed).
+        record : {"iteration", "epoch", None}
+            Granularity of the history; ``None`` records nothing and computes
+            no per-batch loss (the fastest path).
+        verbose : int
+            0 silent, 1 one line per epoch (through ``logging``/stderr).
+
+        Returns
+        -------
+        History
+        """
+        self._require_built("fit")
+        epochs = _validate.positive_int("epochs", epochs)
+        batch_size = _validate.positive_int("batch_size", batch_size)
+        _validate.choice("record", record, _RECORD)
+        validation_freq = _validate.positive_int("validation_freq", validation_freq)
+        if not isinstance(shuffle, bool):
+            raise TypeError(f"`shuffle` must be True or False; got {shuffle!r}.")
+        X = data.check_inputs(x, self.backend, self.dtype, self.input_size)
+        Y = data.check_targets(y, self.backend, self.dtype, X.shape[0], self.output_size,
+                               self.classification)
+        val = None
+        if validation_data is not None:
+            if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+                raise TypeError("`validation_data` must be a tuple (x_val, y_val); got "
+                                f"{type(validation_data).__name__}.")
+            Xv = data.check_inputs(validation_data[0], self.backend, self.dtype,
+                                   self.input_size, name="validation_data[0]")
+            Yv = data.check_targets(validation_data[1], self.backend, self.dtype, Xv.shape[0],
+                                    self.output_size, self.classification,
+                                    name="validation_data[1]")
+            val = (Xv, Yv)
+        self._set_optimizer(optimizer)
+        return self._train(X, Y, epochs, batch_size, val, shuffle, record, verbose,
+                           validation_freq)
+
+    def _set_optimizer(self, optimizer):
+        if optimizer is None:
+            if self.optimizer is not None:
+                return
+            optimizer = "adam"
+        opt = registry.get_optimizer(optimizer)
+        if opt is self.optimizer or (self.optimizer is not None and opt == self.optimizer):
+            return  # same optimizer: keep its state and continue
+        self.optimizer = opt
+        self.opt_state = opt.init(self.theta, xp=self.xp)
+
+    def _train(self, X, Y, epochs, batch_size, val, shuffle, record, verbose, val_freq=1):
+        xp, n = self.xp, X.shape[0]
+        metric = self.metric_name
+        hist = History("epoch" if record == "epoch" else "iteration")
+        want_loss = record is not None
+        theta, state, opt = self.theta, self.opt_state, self.optimizer
+        for _ in range(epochs):
+            if shuffle:
+                perm = self.backend.asarray(self.rng.permutation(n))
+                Xs, Ys = xp.take(X, perm, axis=0), xp.take(Y, perm, axis=0)
+            else:
+                Xs, Ys = X, Y
+            losses, metrics, vlosses, vmetrics, sizes = [], [], [], [], []
+            for s in range(0, n, batch_size):
+                xb, yb = Xs[s:s + batch_size], Ys[s:s + batch_size]
+                grad, loss, out = self._grad(theta, xb, yb, want_loss=want_loss)
+                theta, state = opt.update(theta, grad, state, xp=xp)
+                self.iterations += 1
+                if want_loss:
+                    # Kept as device arrays: converted once per epoch, never per batch.
+                    losses.append(loss)
+                    metrics.append(self._metric(out, yb))
+                    sizes.append(xb.shape[0])
+                    if val is not None and record == "iteration":
+                        if self.iterations % val_freq == 0 or s + batch_size >= n:
+                            self.theta = theta
+                            vl, vm = self._eval(*val)
+                        else:
+                            vl = vm = nan
+                        vlosses.append(vl)
+                        vmetrics.append(vm)
+            self.theta, self.opt_state = theta, state
+            self.epochs_done += 1
+            if want_loss:
+                self._record(hist, record, losses, metrics, sizes, vlosses, vmetrics, val, metric)
+            if verbose:
+                _log_epoch(self, hist, metric)
+        return hist
+
+    def _record(self, hist, record, losses, metrics, sizes, vlosses, vmetrics, val, metric):
+        xp = self.xp
+        loss_h = to_numpy(xp.stack(losses))
+        metric_h = to_numpy(xp.stack(metrics))
+        if record == "iteration":
+            first = self.iterations - len(losses) + 1
+            hist.extend("iteration", range(first, self.iterations + 1))
+            hist.extend("loss", loss_h)
+            hist.extend(metric, metric_h)
+            if val is not None:
+                hist.extend("val_loss", _host_values(vlosses, xp))
+                hist.extend(f"val_{metric}", _host_values(vmetrics, xp))
+            return
+        total = sum(sizes)
+        row = {"epoch": self.epochs_done,
+               "loss": sum(l * s for l, s in zip(loss_h, sizes)) / total,
+               metric: sum(m * s for m, s in zip(metric_h, sizes)) / total}
+        if val is not None:
+            vl, vm = self._eval(*val) if self.epochs_done % val_freq == 0 else (nan, nan)
+            row["val_loss"], row[f"val_{metric}"] = float(vl), float(vm)
+        hist.append(**row)
+
+    # --- inference -----------------------------------------------------------------
+
+    def predict_proba(self, x):
+        """Network outputs (class probabilities for classifiers), on the network's backend."""
+        self._require_built("predict_proba")
+        return self._predict_raw(data.check_inputs(x, self.backend, self.dtype, self.input_size))
+
+    def predict(self, x):
+        """Class labels (integer array) for classifiers, outputs for regressors."""
+        self._require_built("predict")
+        out = self.predict_proba(x)
+        return self._labels(out) if self.classification else out
+
+    def _labels(self, out):
+        xp = self.xp
+        if out.shape[1] == 1:
+            index = xp.__array_namespace_info__().default_dtypes(device=self.device)["indexing"]
+            return xp.astype(out[:, 0] > 0.5, index)
+        return xp.argmax(out, axis=1)
+
+    def evaluate(self, x, y):
+        """``{"loss": float, "accuracy" or "r2": float}`` over the whole set."""
+        self._require_built("evaluate")
+        X = data.check_inputs(x, self.backend, self.dtype, self.input_size)
+        Y = data.check_targets(y, self.backend, self.dtype, X.shape[0], self.output_size,
+                               self.classification)
+        loss, metric = self._eval(X, Y)
+        return {"loss": float(loss), self.metric_name: float(metric)}
+
+    def loss(self, x, y):
+        """Mean loss over `x`, `y`, as a float."""
+        return self.evaluate(x, y)["loss"]
+
+    def test(self, x, y):
+        """The seed's triple ``(y_pred, y_hat, accuracy)``: labels, probabilities, accuracy."""
+        self._require_built("test")
+        X = data.check_inputs(x, self.backend, self.dtype, self.input_size)
+        Y = data.check_targets(y, self.backend, self.dtype, X.shape[0], self.output_size,
+                               self.classification)
+        y_hat = self._predict_raw(X)
+        y_pred = self._labels(y_hat) if self.classification else y_hat
+        return y_pred, y_hat, float(self._metric(y_hat, Y))
+
+    def gradients(self, x, y):
+        """Gradient of the mean batch loss ``loss(x, y)``: NumPy arrays ``[dW1, db1, ...]``."""
+        self._require_built("gradients")
+        X = data.check_inputs(x, self.backend, self.dtype, self.input_size)
+        Y = data.check_targets(y, self.backend, self.dtype, X.shape[0], self.output_size,
+                               self.classification)
+        flat, _, _ = self._grad(self.theta, X, Y, training=False)
+        return self._split_host(to_numpy(flat))
+
+    # --- weights -------------------------------------------------------------------
+
+    def _split_host(self, flat):
+        return [flat[o:o + s].reshape(shape).copy() for slots in self._layout
+                for o, s, shape in slots]
+
+    def get_weights(self):
+        """NumPy copies of every parameter, ``[W1, b1, W2, b2, ...]`` (``W`` is ``(inputs, outputs)``)."""
+        self._require_built("get_weights")
+        return self._split_host(to_numpy(self.theta))
+
+    def set_weights(self, weights):
+        """Replace every parameter; `weights` as returned by :meth:`get_weights`."""
+        self._require_built("set_weights")
+        shapes = [shape for slots in self._layout for _, _, shape in slots]
+        if not isinstance(weights, (list, tuple)):
+            raise TypeError(f"`weights` must be a list of arrays; got {type(weights).__name__}.")
+        if len(weights) != len(shapes):
+            raise ValueError(f"`weights` has {len(weights)} arrays but the network has "
+                             f"{len(shapes)} parameters (shapes {shapes}).")
+        host = []
+        for i, (w, shape) in enumerate(zip(weights, shapes)):
+            arr = to_numpy(w) if not isinstance(w, (list, tuple)) else data._host(w, "weights")
+            if tuple(arr.shape) != shape:
+                raise ValueError(f"`weights[{i}]` has shape {tuple(arr.shape)}; expected {shape}.")
+            host.append(arr)
+        flat = data.flat_host(host, self.dtype_name)
+        if not bool((abs(flat) < float("inf")).all()):
+            raise ValueError("`weights` contain NaN or infinite values.")
+        self.theta = self.backend.asarray(flat)
+        if self.optimizer is not None:
+            self.opt_state = self.optimizer.init(self.theta, xp=self.xp)
+
+    # --- structure -----------------------------------------------------------------
+
+    def collapse(self):
+        """An equivalent one-layer network, when every activation is the identity.
+
+        ``W = W1 W2 ... Wn`` and ``b = (...(b1 W2 + b2) W3 ...) + bn`` (the seed's bonus).
+        """
+        self._require_built("collapse")
+        for i, layer in enumerate(self.layers):
+            act = getattr(layer, "activation", None)
+            if not isinstance(layer, registry.layers.Dense) or act is None or act.name != "identity":
+                what = act.name if act is not None else type(layer).__name__
+                raise ValueError(
+                    f"collapse() needs every layer to be Dense with activation 'identity'; "
+                    f"layer {i} ({layer!r}) uses {what!r}. Only affine stacks collapse.")
+        xp = self.xp
+        params = self._unpack(self.theta)
+        W, b = params[0]
+        for Wl, bl in params[1:]:
+            W, b = W @ Wl, b @ Wl + bl
+        net = Network(self.input_size, name=f"{self.name} (collapsed)", backend=self.backend,
+                      dtype=self.dtype_name, seed=self.seed)
+        net.output(registry.layers.Dense(self.output_size, activation="identity"),
+                   loss=registry.to_config(self.loss_fn))
+        net.theta = xp.concat([xp.reshape(W, (-1,)), b])
+        return net
+
+    def to(self, backend, device=None):
+        """A copy of this network (weights and optimizer state) on another backend/device."""
+        target = resolve_backend(backend, device)
+        net = Network(self.input_size, name=self.name, backend=target, dtype=self.dtype_name,
+                      seed=self.seed)
+        net.rng.bit_generator.state = self.rng.bit_generator.state
+        for layer in self.layers[:-1]:
+            net.stack(registry.get_layer(registry.to_config(layer)))
+        if self.built:
+            net.output(registry.get_layer(registry.to_config(self.layers[-1])),
+                       loss=registry.to_config(self.loss_fn))
+            net.theta = target.asarray(to_numpy(self.theta))
+            net.iterations, net.epochs_done = self.iterations, self.epochs_done
+            if self.optimizer is not None:
+                net.optimizer = registry.get_optimizer(registry.to_config(self.optimizer))
+                net.opt_state = {k: (target.asarray(to_numpy(v)) if not isinstance(v, (int, float))
+                                     else v) for k, v in self.opt_state.items()}
+        return net
+
+    def summary(self, print_fn=print):
+        """Print (and return) a table of layers, shapes, activations and parameter counts."""
+        lines = [f"Network {self.name!r} (backend {self.backend.name}, device "
+                 f"{self.device}, {self.dtype_name})",
+                 f"{'#':>3}  {'layer':<10} {'shape':<14} {'activation':<12} {'params':>9}"]
+        width = self.input_size
+        for i, layer in enumerate(self.layers):
+            count = sum(math.prod(s.shape) for s in layer.parameter_specs())
+            act = getattr(getattr(layer, "activation", None), "name", "-")
+            shape = f"{width} -> {layer.output_size}"
+            lines.append(f"{i + 1:>3}  {layer.name:<10} {shape:<14} {act:<12} {count:>9,}")
+            width = layer.output_size
+        loss = self.loss_fn.name if self.loss_fn else "(no output layer yet)"
+        lines.append(f"loss: {loss}; total parameters: {self.n_parameters:,}")
+        text = "\n".join(lines)
+        if print_fn is not None:
+            print_fn(text)
+        return text
+
+    def __repr__(self):
+        sizes = "-".join(str(s) for s in [self.input_size] + [layer.output_size for layer in self.layers])
+        return f"Network({self.name!r}, {sizes}, backend={self.backend.name!r})"
+
+
+def r2_score(y_hat, y, /, *, xp):
+    """Coefficient of determination, averaged uniformly over outputs (as scikit-learn)."""
+    ss_res = xp.sum((y - y_hat) ** 2, axis=0)
+    ss_tot = xp.sum((y - xp.mean(y, axis=0)) ** 2, axis=0)
+    safe = xp.where(ss_tot > 0, ss_tot, 1.0)
+    return xp.mean(xp.where(ss_tot > 0, 1.0 - ss_res / safe, xp.where(ss_res > 0, 0.0, 1.0)))
+
+
+def _host_values(values, xp):
+    """Floats from a list of 0-d arrays and NaN placeholders, with one transfer."""
+    arrays = [v for v in values if v is not nan]
+    host = iter(to_numpy(xp.stack(arrays)).tolist() if arrays else [])
+    return [nan if v is nan else next(host) for v in values]
+
+
+def _log_epoch(net, hist, metric):
+    import logging
+
+    log = logging.getLogger("polymlp")
+    parts = [f"{net.name}: epoch {net.epochs_done}"]
+    for key in ("loss", metric, "val_loss", f"val_{metric}"):
+        if key in hist and hist[key]:
+            parts.append(f"{key} {hist.last(key):.4f}")
+    log.info(" - ".join(parts))
