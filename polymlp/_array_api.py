@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import warnings
 from dataclasses import dataclass, field
 
 import numpy
@@ -303,7 +304,10 @@ def describe_backends():
         row = {"name": name, "usable": False, "devices": [], "why": ""}
         try:
             backend = resolve_backend(name)
-            devices = list(backend.xp.__array_namespace_info__().devices())
+            with warnings.catch_warnings():  # torch warns while probing its device types
+                warnings.simplefilter("ignore")
+                devices = [d for d in backend.xp.__array_namespace_info__().devices()
+                           if d is not None]
             row["devices"] = [str(d) for d in devices]
             if name == "cupy":
                 _check_cuda()
