@@ -10,7 +10,7 @@ import subprocess
 
 import nox
 
-nox.options.sessions = ["numpy", "array_api_strict", "torch", "jax", "cupy"]
+nox.options.sessions = ["numpy", "array_api_strict", "torch", "jax", "cupy", "mpi"]
 nox.options.reuse_existing_virtualenvs = True
 
 PINS = {
@@ -18,6 +18,7 @@ PINS = {
     "torch": ["torch==2.13.0"],
     "jax": ["jax[cpu]==0.10.2"],
     "cupy": ["cupy-cuda12x"],
+    "mpi": ["mpi4py==4.1.2", "mpich==5.0.2"],
 }
 TEST_DEPS = [".[test,plot]"]
 
@@ -68,3 +69,11 @@ def cupy(session):
         session.skip("no CUDA device here (nvidia-smi finds no GPU): cupy session skipped")
     session.install(*PINS["cupy"])
     _run_tests(session, "cupy")
+
+
+@nox.session
+def mpi(session):
+    """Data-parallel training under `mpiexec -n 2` and `-n 3` (MPI from wheels)."""
+    session.install(*TEST_DEPS, *PINS["mpi"])
+    session.run("pytest", "tests/test_distributed.py", *session.posargs,
+                env={"POLYMLP_TEST_BACKENDS": "numpy"})

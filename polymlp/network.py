@@ -13,6 +13,7 @@ import math
 from math import nan
 
 from . import _validate, data, registry
+from . import distributed as _distributed
 from ._array_api import resolve_backend, to_numpy
 from .errors import NotBuiltError
 from .history import History
@@ -232,7 +233,8 @@ class Network:
     # --- training ------------------------------------------------------------------
 
     def fit(self, x, y, *, epochs=10, batch_size=32, optimizer=None, validation_data=None,
-            shuffle=True, record="iteration", validation_freq=1, verbose=0):
+            shuffle=True, record="iteration", validation_freq=1, verbose=0,
+            distributed=False):
         """Train by minibatch backpropagation; calling again continues training.
 
         Parameters
@@ -256,12 +258,18 @@ class Network:
             no per-batch loss (the fastest path).
         verbose : int
             0 silent, 1 one line per epoch (through ``logging``/stderr).
+        distributed : bool or polymlp.distributed.DataParallel
+            Train data-parallel over the MPI processes of ``mpiexec -n N``:
+            each rank takes its shard of every global batch of `batch_size`
+            rows and gradients are averaged with one allreduce per step.
 
         Returns
         -------
         History
         """
         self._require_built("fit")
+        # Before any check, so that an error on one rank ends the whole MPI job.
+        dp = _distributed.resolve(distributed)
         epochs = _validate.positive_int("epochs", epochs)
         batch_size = _validate.positive_int("batch_size", batch_size)
         _validate.choice("record", record, _RECORD)
@@ -283,8 +291,19 @@ class Network:
                                     name="validation_data[1]")
             val = (Xv, Yv)
         self._set_optimizer(optimizer)
-        return self._train(X, Y, epochs, batch_size, val, shuffle, record, verbose,
-                           validation_freq)
+        if dp is None:
+            return self._train(X, Y, epochs, batch_size, val, shuffle, record, verbose,
+                               validation_freq)
+        try:
+            dp.setup(self.backend)
+            dp.check_same((X.shape[0], batch_size, epochs, shuffle, self.n_parameters),
+                          "(rows, batch_size, epochs, shuffle, parameters)")
+            self.theta = dp.broadcast(self.theta)
+            return self._train(X, Y, epochs, batch_size, val, shuffle, record,
+                               verbose if dp.is_root else 0, validation_freq, dp)
+        except Exception as exc:  # one failing rank must end the job, never hang it
+            dp.abort(exc)
+            raise
 
     def _set_optimizer(self, optimizer):
         if optimizer is None:
@@ -297,7 +316,8 @@ class Network:
         self.optimizer = opt
         self.opt_state = opt.init(self.theta, xp=self.xp)
 
-    def _train(self, X, Y, epochs, batch_size, val, shuffle, record, verbose, val_freq=1):
+    def _train(self, X, Y, epochs, batch_size, val, shuffle, record, verbose, val_freq=1,
+               dp=None):
         xp, n = self.xp, X.shape[0]
         metric = self.metric_name
         hist = History("epoch" if record == "epoch" else "iteration")
@@ -312,15 +332,19 @@ class Network:
             losses, metrics, vlosses, vmetrics, sizes = [], [], [], [], []
             for s in range(0, n, batch_size):
                 e = min(s + batch_size, n)  # the standard leaves out-of-bounds stops undefined
-                xb, yb = Xs[s:e, ...], Ys[s:e, ...]
-                grad, loss, out = self._grad(theta, xb, yb, want_loss=want_loss)
+                if dp is None:
+                    xb, yb = Xs[s:e, ...], Ys[s:e, ...]
+                    grad, loss, out = self._grad(theta, xb, yb, want_loss=want_loss)
+                    score = self._metric(out, yb) if want_loss else None
+                else:
+                    grad, loss, score = self._shard_grad(dp, theta, Xs, Ys, s, e, want_loss)
                 theta, state = opt.update(theta, grad, state, xp=xp)
                 self.iterations += 1
                 if want_loss:
                     # Kept as device arrays: converted once per epoch, never per batch.
                     losses.append(loss)
-                    metrics.append(self._metric(out, yb))
-                    sizes.append(xb.shape[0])
+                    metrics.append(score)
+                    sizes.append(e - s)
                     if val is not None and record == "iteration":
                         if self.iterations % val_freq == 0 or s + batch_size >= n:
                             self.theta = theta
@@ -332,11 +356,35 @@ class Network:
             self.theta, self.opt_state = theta, state
             self.epochs_done += 1
             if want_loss:
+                if dp is not None:  # sum the weighted shard values: one reduction per epoch
+                    losses = list(dp.allreduce(xp.stack(losses)))
+                    metrics = list(dp.allreduce(xp.stack(metrics)))
                 self._record(hist, record, losses, metrics, sizes, vlosses, vmetrics, val, metric,
                              val_freq)
             if verbose:
                 _log_epoch(self, hist, metric)
         return hist
+
+    def _shard_grad(self, dp, theta, Xs, Ys, s, e, want_loss):
+        """This rank's share of the global batch gradient, summed over ranks.
+
+        Each rank weighs its mean over its rows by ``rows / global rows``, so the
+        sum is the mean over the global batch whatever the shard sizes.
+        """
+        xp = self.xp
+        lo, hi, weight = dp.shard(s, e)
+        xb, yb = Xs[lo:hi, ...], Ys[lo:hi, ...]
+        loss = score = None
+        if hi > lo:
+            grad, loss, out = self._grad(theta, xb, yb, want_loss=want_loss)
+            grad = grad * weight
+            if want_loss:
+                loss, score = loss * weight, self._metric(out, yb) * weight
+        else:  # more ranks than rows in this batch: nothing to add
+            grad = xp.zeros_like(theta)
+            if want_loss:
+                loss = score = xp.zeros_like(theta[0])
+        return dp.allreduce(grad), loss, score
 
     def _record(self, hist, record, losses, metrics, sizes, vlosses, vmetrics, val, metric,
                 val_freq):
