@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import warnings
 from dataclasses import dataclass, field
 
 import numpy
@@ -191,14 +192,19 @@ def _writable(name, xp):
 
 def _resolve_device(name, xp, device):
     info = xp.__array_namespace_info__()
-    if device is None:
+    # JAX lists None ("whatever is current") among its devices and as its default:
+    # pin a real device so that every array of the network agrees.
+    if device is None and info.default_device() is not None:
         return info.default_device()
-    devices = list(info.devices())
+    devices = [d for d in info.devices() if d is not None]
+    if device is None:
+        return devices[0]
     if any(device is d for d in devices):
         return device
     text = str(device)
     for d in devices:
-        if text in (str(d), repr(d), getattr(d, "name", None)):
+        # Devices print differently per library: "cpu", "cuda:0", "Device('device1')".
+        if text in (str(d), repr(d), getattr(d, "name", None)) or f"'{text}'" in repr(d):
             return d
     # Library-specific device strings that `devices()` lists under another spelling.
     if name == "torch":
@@ -252,7 +258,8 @@ def to_numpy(x, dtype=None):
 
 
 def _is_strict_array(x):
-    mod = sys.modules.get("array_api_strict")
+    # array_api_strict does not export its Array class; look it up without importing.
+    mod = sys.modules.get("array_api_strict._array_object")
     return mod is not None and isinstance(x, mod.Array)
 
 
@@ -297,7 +304,10 @@ def describe_backends():
         row = {"name": name, "usable": False, "devices": [], "why": ""}
         try:
             backend = resolve_backend(name)
-            devices = list(backend.xp.__array_namespace_info__().devices())
+            with warnings.catch_warnings():  # torch warns while probing its device types
+                warnings.simplefilter("ignore")
+                devices = [d for d in backend.xp.__array_namespace_info__().devices()
+                           if d is not None]
             row["devices"] = [str(d) for d in devices]
             if name == "cupy":
                 _check_cuda()

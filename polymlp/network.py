@@ -204,8 +204,9 @@ class Network:
     def _predict_raw(self, x):
         outs = []
         params = self._unpack(self.theta)
-        for s in range(0, x.shape[0], _EVAL_CHUNK):
-            out, _ = self._forward(params, x[s:s + _EVAL_CHUNK], training=False)
+        n = x.shape[0]
+        for s in range(0, n, _EVAL_CHUNK):
+            out, _ = self._forward(params, x[s:min(s + _EVAL_CHUNK, n), ...], training=False)
             outs.append(out)
         return outs[0] if len(outs) == 1 else self.xp.concat(outs, axis=0)
 
@@ -220,7 +221,8 @@ class Network:
             return loss, self._metric(out, y)
         total_loss, outs = 0.0, []
         for s in range(0, n, _EVAL_CHUNK):
-            xb, yb = x[s:s + _EVAL_CHUNK], y[s:s + _EVAL_CHUNK]
+            e = min(s + _EVAL_CHUNK, n)  # the standard leaves out-of-bounds stops undefined
+            xb, yb = x[s:e, ...], y[s:e, ...]
             out, caches = self._forward(params, xb)
             loss, _, _ = self._output_terms(out, caches, yb, True)
             total_loss = total_loss + loss * xb.shape[0]
@@ -309,7 +311,8 @@ class Network:
                 Xs, Ys = X, Y
             losses, metrics, vlosses, vmetrics, sizes = [], [], [], [], []
             for s in range(0, n, batch_size):
-                xb, yb = Xs[s:s + batch_size], Ys[s:s + batch_size]
+                e = min(s + batch_size, n)  # the standard leaves out-of-bounds stops undefined
+                xb, yb = Xs[s:e, ...], Ys[s:e, ...]
                 grad, loss, out = self._grad(theta, xb, yb, want_loss=want_loss)
                 theta, state = opt.update(theta, grad, state, xp=xp)
                 self.iterations += 1
@@ -329,12 +332,14 @@ class Network:
             self.theta, self.opt_state = theta, state
             self.epochs_done += 1
             if want_loss:
-                self._record(hist, record, losses, metrics, sizes, vlosses, vmetrics, val, metric)
+                self._record(hist, record, losses, metrics, sizes, vlosses, vmetrics, val, metric,
+                             val_freq)
             if verbose:
                 _log_epoch(self, hist, metric)
         return hist
 
-    def _record(self, hist, record, losses, metrics, sizes, vlosses, vmetrics, val, metric):
+    def _record(self, hist, record, losses, metrics, sizes, vlosses, vmetrics, val, metric,
+                val_freq):
         xp = self.xp
         loss_h = to_numpy(xp.stack(losses))
         metric_h = to_numpy(xp.stack(metrics))
@@ -516,7 +521,9 @@ def r2_score(y_hat, y, /, *, xp):
     ss_res = xp.sum((y - y_hat) ** 2, axis=0)
     ss_tot = xp.sum((y - xp.mean(y, axis=0)) ** 2, axis=0)
     safe = xp.where(ss_tot > 0, ss_tot, 1.0)
-    return xp.mean(xp.where(ss_tot > 0, 1.0 - ss_res / safe, xp.where(ss_res > 0, 0.0, 1.0)))
+    # A constant target scores 1 when predicted exactly and 0 otherwise (as scikit-learn).
+    constant = xp.astype(ss_res == 0, ss_res.dtype)
+    return xp.mean(xp.where(ss_tot > 0, 1.0 - ss_res / safe, constant))
 
 
 def _host_values(values, xp):

@@ -1,4 +1,12 @@
-"""Shared fixtures: every test that takes `backend_name` runs on each selected backend."""
+"""Shared fixtures and backend selection.
+
+Tests that take `backend_name` (or `net_kwargs`) run once per selected backend.
+Tests about one backend carry ``@pytest.mark.backend("torch")`` and run in that
+backend's session; all other tests run in the session that selects NumPy, so
+that each nox session only adds what is specific to its backend.
+"""
+
+import os
 
 import numpy
 import pytest
@@ -6,9 +14,26 @@ import pytest
 from polymlp import testing
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "backend(name): run only where backend `name` is selected")
+
+
 def pytest_generate_tests(metafunc):
     if "backend_name" in metafunc.fixturenames:
         metafunc.parametrize("backend_name", testing.selected_backends())
+
+
+def pytest_collection_modifyitems(config, items):
+    selected = testing.selected_backends()
+    narrowed = bool(os.environ.get("POLYMLP_TEST_BACKENDS", "").strip())
+    for item in items:
+        marker = item.get_closest_marker("backend")
+        if marker is not None:
+            name = marker.args[0]
+            if name not in selected:
+                item.add_marker(pytest.mark.skip(reason=f"runs in the {name} session"))
+        elif "backend_name" not in item.fixturenames and narrowed and "numpy" not in selected:
+            item.add_marker(pytest.mark.skip(reason="backend-independent: runs in the numpy session"))
 
 
 @pytest.fixture
