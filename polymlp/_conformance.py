@@ -712,7 +712,8 @@ def _layer_run(ctx, fresh, target, dtype, xh, params_h, gh, width, input_size):
         if not (isinstance(fwd, tuple) and len(fwd) == 2):
             ctx.fail(f"forward() must return (output, cache); got {type(fwd).__name__}.")
         y, cache = fwd
-        _check_array(ctx, y, target, dtype, (xh.shape[0], width), f"forward output (training={training})")
+        _check_array(ctx, y, target, dtype, (xh.shape[0], width),
+                     f"forward output (training={training})")
         again, _ = layer.forward(params, x, xp=xp, training=training,
                                  rng=numpy.random.default_rng(7))
         _close(ctx, to_numpy(again), to_numpy(y), rtol=0, atol=0,
@@ -743,7 +744,7 @@ def _layer_fd(ctx, fresh, target, xh, params_h, gh, out, specs, input_size):
     layer = fresh()
     layer.build(input_size)
     for training in (False, True):
-        def loss(xx, ps):
+        def loss(xx, ps, training=training):
             y, _ = layer.forward(tuple(target.asarray(p, "float64") for p in ps),
                                  target.asarray(xx, "float64"), xp=xp, training=training,
                                  rng=numpy.random.default_rng(7))

@@ -74,9 +74,11 @@ _REQUIRED = {
     "layers": {"forward": ("xp", "training", "rng"), "backward": ("xp", "need_input_grad")},
     "initializers": {"__call__": ("rng", "fan_in", "fan_out")},
 }
-_OPTIONAL = {"optimizers": {"init": ("xp",)}, "losses": {"output_value": ("xp",),
-                                                          "output_delta": ("xp",)},
-             }
+# Methods a class may override; when it does, they must accept these keywords.
+_OPTIONAL = {
+    "optimizers": {"init": ("xp",)},
+    "losses": {"output_value": ("xp",), "output_delta": ("xp",)},
+}
 
 
 def _one(kind):
@@ -152,7 +154,7 @@ class Entry:
 
     @property
     def status(self):
-        """``"ok"``, ``"broken: why"``, ``"shadowed by ..."``, ``"conflict: ..."`` or ``"not loaded"``."""
+        """``"ok"``, ``"broken: why"``, ``"shadowed by ..."`` or ``"not loaded"``."""
         if self.error is not None:
             return f"broken: {self.reason or f'{type(self.error).__name__}: {self.error}'}"
         if self.shadowed_by:
@@ -199,7 +201,8 @@ def _plugins(kind):
     for ep in _entry_points(f"polymlp.{kind}"):
         dist, version = _dist_of(ep)
         name = _normalize(ep.name)
-        same = [e for e in found.get(name, []) if _normalize_dist(e.source) == _normalize_dist(dist)]
+        same = [e for e in found.get(name, [])
+                if _normalize_dist(e.source) == _normalize_dist(dist)]
         if same:  # one distribution seen twice on sys.path: keep the first, as Python would
             continue
         found.setdefault(name, []).append(Entry(kind, name, dist, version, entry_point=ep))
@@ -253,7 +256,8 @@ def entries(kind):
     _check_kind(kind)
     from . import __version__
 
-    out = [Entry(kind, n, "builtin", __version__, obj=c) for n, c in sorted(_BUILTINS[kind].items())]
+    out = [Entry(kind, n, "builtin", __version__, obj=c)
+           for n, c in sorted(_BUILTINS[kind].items())]
     out += [_registered[kind][n] for n in sorted(_registered[kind])]
     for name in sorted(_plugins(kind)):
         for entry in _plugins(kind)[name]:

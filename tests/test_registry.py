@@ -171,7 +171,8 @@ def test_found_plugins_are_usable_by_name_everywhere(good):
     assert registry.provenance(pm.Dense(2)) == ("polymlp", pm.__version__)
     assert registry.to_config(act) == {"name": "cube", "config": {}}
     # A config names the class; get() rebuilds it, as saving and Network.to() will.
-    assert type(registry.get("optimizers", registry.to_config(net.optimizer))) is type(net.optimizer)
+    rebuilt = registry.get("optimizers", registry.to_config(net.optimizer))
+    assert type(rebuilt) is type(net.optimizer)
     entry = next(e for e in registry.entries("activations") if e.name == "cube")
     assert (entry.source, entry.version, entry.status) == ("fake-dist", "1.2", "ok")
     # Qualified names pick the distribution, spelt as pip or as an import name.
@@ -274,7 +275,7 @@ def test_wrong_protocol_is_reported_and_isolated(fake, case):
     entry = next(e for e in registry.entries(kind) if e.name == "wrong")
     assert entry.status.startswith("broken: ") and "wrong-dist" not in entry.status
     # The same class registered in-process is refused by the same check.
-    obj = getattr(sys.modules[mod], "Obj")
+    obj = sys.modules[mod].Obj
     with pytest.raises(pm.PluginError, match=match):
         pm.register(kind, "wrong_registered")(obj)
 
@@ -445,7 +446,8 @@ def test_cli_lists_every_name_with_provider_and_status(good, capsys):
         assert cli.main(["plugins", "--json"]) == 0
         rows = json.loads(capsys.readouterr().out)
     lines = {tuple(line.split()[:2]): line for line in text.splitlines()}
-    assert "built-in" in lines[("activations", "relu")] and lines[("activations", "relu")].endswith("ok")
+    relu = lines[("activations", "relu")]
+    assert "built-in" in relu and relu.endswith("ok")
     assert "fake-dist 1.2" in lines[("activations", "cube")]
     assert "broken: ModuleNotFoundError" in lines[("losses", "bad_loss")]
     by_key = {(r["kind"], r["name"], r["source"]): r for r in rows}

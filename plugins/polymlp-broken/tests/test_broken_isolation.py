@@ -91,7 +91,7 @@ def test_cli_reports_each_status():
     assert out.returncode == 0, out.stderr
     rows = {(r["kind"], r["name"]): r for r in json.loads(out.stdout)
             if r["source"] == "polymlp-broken"}
-    for kind, name, cause, _ in BROKEN:
+    for kind, name, _, _ in BROKEN:
         assert rows[(kind, name)]["status"].startswith("broken: "), rows[(kind, name)]
     assert rows[("activations", "relu")]["status"].startswith("shadowed by built-in")
     backends = subprocess.run([sys.executable, "-m", "polymlp", "backends", "--json"],
