@@ -5,6 +5,7 @@ wheels (torch 2.13.0 is a CPU-only build); the cupy session first looks for
 a CUDA device and skips cleanly without one.
 """
 
+import pathlib
 import shutil
 import subprocess
 
@@ -53,6 +54,29 @@ def jax(session):
     """JAX on the CPU (immutable arrays, x64 switched on for float64 tests)."""
     session.install(*PINS["jax"])
     _run_tests(session, "jax")
+
+
+PLUGINS_DIR = pathlib.Path(__file__).parent / "plugins"
+
+
+@nox.session
+def plugins(session):
+    """Every package under plugins/ installed beside polymlp: their own tests, and the registry's.
+
+    The CPU backends come too, so the conformance kit runs on each and the
+    torch oracles run; plugins/polymlp-broken proves that a broken plugin
+    installed for real cannot take polymlp down.
+    """
+    packages = sorted(p for p in PLUGINS_DIR.iterdir() if (p / "pyproject.toml").is_file())
+    session.install(*TEST_DEPS, *PINS["array_api_strict"], *PINS["torch"], *PINS["jax"])
+    session.install(*(str(p) for p in packages))
+    session.run("pytest", "tests/test_registry.py", *session.posargs)
+    for package in packages:
+        if (package / "tests").is_dir():
+            session.run("pytest", str(package / "tests"), *session.posargs)
+
+
+nox.options.sessions.append("plugins")
 
 
 def _has_cuda():

@@ -328,7 +328,7 @@ def _check_cuda():
 
 def _why_not(name, exc):
     cause = exc.__cause__ or exc
-    if isinstance(cause, ImportError):
+    if isinstance(cause, ImportError) and name in KNOWN_BACKENDS:  # a plugin's says why itself
         return f"not installed, {_install_hint(name)}"
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if name == "cupy":

@@ -10,9 +10,12 @@ from ._config import Configurable
 
 
 class Activation(Configurable):
-    """Base class of activations.
+    """Base class of activations (the plugin protocol; see CONTRIBUTING.md).
 
-    Subclasses implement :meth:`forward` and :meth:`backward`.
+    Subclasses set ``name`` and implement :meth:`forward` and :meth:`backward`
+    (the vector-Jacobian product) with the namespace ``xp`` they are given,
+    without writing into their inputs.  Element-wise activations subclass
+    :class:`ElementwiseActivation` instead.
     """
 
     def forward(self, z, /, *, xp):
@@ -28,7 +31,11 @@ class Activation(Configurable):
 
 
 class ElementwiseActivation(Activation):
-    """An activation applied element by element: implement ``value`` and ``derivative``."""
+    """An activation applied element by element: implement ``value`` and ``derivative``.
+
+    ``forward`` and ``backward`` (``grad * derivative(z)``) follow from them;
+    override ``backward`` only for a cheaper formula from ``a = forward(z)``.
+    """
 
     def value(self, z, /, *, xp):
         """``sigma(z)`` element-wise."""

@@ -136,23 +136,22 @@ def backends(args):
 
 
 def plugins(args):
+    import warnings
+
     from . import registry
 
-    rows = []
-    for kind in registry.KINDS:
-        for entry in registry.entries(kind):
-            if entry.entry_point is not None and entry.error is None and not entry.shadowed_by:
-                registry._load_entry(entry)  # status needs the import
-            rows.append({"kind": kind, "name": entry.name, "source": entry.source,
-                         "version": entry.version, "status": entry.status})
-    for name in registry.backend_names():
-        rows.append({"kind": "backends", "name": name, "source": "entry point", "version": "",
-                     "status": "ok"})
+    # Broken plugins warn on load; their status column already says why.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        rows = registry.describe_plugins()
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
+    if registry.autoload_disabled():
+        print(f"({registry.DISABLE_ENV} is set: installed plugins are not listed)")
     for r in rows:
-        src = "built-in" if r["source"] == "builtin" else f"{r['source']} {r['version']}".strip()
+        src = {"builtin": "built-in", "registered": "registered"}.get(r["source"], r["source"])
+        src = f"{src} {r['version']}".strip() if r["source"] != "registered" else src
         print(f"{r['kind']:<13} {r['name']:<22} {src:<28} {r['status']}")
     return 0
 

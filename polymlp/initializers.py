@@ -15,7 +15,11 @@ from ._config import Configurable
 
 
 class Initializer(Configurable):
-    """Base class: ``init(shape, rng=..., fan_in=..., fan_out=...)`` returns a host float64 array."""
+    """Base class of initializers (the plugin protocol; see CONTRIBUTING.md).
+
+    Subclasses set ``name`` and implement ``__call__(shape, *, rng, fan_in,
+    fan_out)``, returning a host (NumPy) float array drawn from ``rng`` only.
+    """
 
     def __call__(self, shape, *, rng, fan_in, fan_out):
         raise NotImplementedError

@@ -23,13 +23,15 @@ class ParamSpec:
 
 
 class Layer(Configurable):
-    """Base class of layer types.
+    """Base class of layer types (the plugin protocol; see CONTRIBUTING.md).
 
-    Subclasses implement :meth:`build`, :meth:`forward` and :meth:`backward`,
-    and :meth:`parameter_specs` if they have parameters.
+    Subclasses set ``name`` and implement :meth:`forward` and :meth:`backward`,
+    :meth:`build` if the output width differs from the input width, and
+    :meth:`parameter_specs` if they have parameters.  The network owns the
+    parameter values and passes them in; randomness comes from ``rng``.
     """
 
-    #: Whether the layer has a differentiable ``activation`` with ``backward_delta``.
+    #: Input width, set by :meth:`build`.
     input_size = None
 
     def build(self, input_size):

@@ -22,7 +22,12 @@ def _size(a):
 
 
 class Loss(Configurable):
-    """Base class of losses.
+    """Base class of losses (the plugin protocol; see CONTRIBUTING.md).
+
+    Subclasses set ``name`` and implement :meth:`value` (the mean batch loss,
+    a 0-d array) and :meth:`gradient` (with respect to ``y_hat``) with the
+    namespace ``xp`` they are given; :meth:`output_value` and
+    :meth:`output_delta` may fuse the loss with an output activation.
 
     Attributes
     ----------

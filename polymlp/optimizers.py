@@ -14,7 +14,13 @@ from ._config import Configurable
 
 
 class Optimizer(Configurable):
-    """Base class: implement :meth:`init` and :meth:`update`."""
+    """Base class of optimizers (the plugin protocol; see CONTRIBUTING.md).
+
+    Subclasses set ``name`` and implement :meth:`update`, a pure function
+    ``(params, grads, state) -> (new_params, new_state)`` on the flat
+    parameter vector, and :meth:`init` when they keep more state than the
+    step counter ``t``.  The state's keys never change between steps.
+    """
 
     def init(self, params, /, *, xp):
         """Initial state for the flat parameter vector `params` (a dict)."""

@@ -93,3 +93,8 @@ def network_kwargs(name):
 def atol_for(dtype_name):
     """Absolute tolerance scaled to the dtype (as scikit-learn's ``_atol_for_type``)."""
     return float(numpy.finfo(dtype_name).eps) * 100
+
+
+# The conformance kit for plugin authors (imported last: it uses the helpers above).
+from ._conformance import (ConformanceError, check_activation, check_initializer,  # noqa: E402
+                           check_layer, check_loss, check_optimizer)

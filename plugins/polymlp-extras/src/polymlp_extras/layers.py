@@ -1,0 +1,113 @@
+"""Layer types: dropout and layer normalisation.
+
+A layer declares its parameters (:meth:`parameter_specs`), builds for an
+input width, and implements a pure ``forward`` returning ``(output, cache)``
+and a ``backward`` returning ``(input_grad, param_grads)``; the network owns
+the parameter values and hands them in as a tuple.
+"""
+
+import math
+
+from polymlp import Layer, ParamSpec, registry
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training, zero each input with probability `rate`
+    and scale the rest by ``1 / (1 - rate)``; the identity at inference.
+
+    The mask is drawn on the host from the network's ``numpy.random.Generator``
+    (``rng``), so a seed gives the same masks, and the same training run, on
+    every backend.  As ``torch.nn.functional.dropout`` except for the source
+    of randomness.
+
+    Parameters
+    ----------
+    rate : float in [0, 1), default 0.5
+    """
+
+    name = "dropout"
+
+    def __init__(self, rate=0.5):
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)):
+            raise TypeError(f"`rate` must be a number in [0, 1); got {rate!r} of type "
+                            f"{type(rate).__name__}.")
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"`rate` must be in [0, 1) (the fraction of inputs dropped); "
+                             f"got {rate!r}.")
+        self.rate = float(rate)
+
+    def build(self, input_size):
+        self.input_size = input_size
+        return input_size
+
+    def forward(self, params, x, /, *, xp, training=False, rng=None):
+        if not training or self.rate == 0.0:
+            return x, None
+        if rng is None:
+            raise ValueError("Dropout in training needs `rng`, the network's "
+                             "numpy.random.Generator; the network passes it to forward().")
+        keep = rng.random(tuple(x.shape)) >= self.rate  # host draw: identical on every backend
+        mask = xp.asarray(keep / (1.0 - self.rate), dtype=x.dtype, device=x.device)
+        return x * mask, mask
+
+    def backward(self, params, cache, grad, /, *, xp, need_input_grad=True):
+        mask = cache
+        return (grad if mask is None else grad * mask), ()
+
+    def __repr__(self):
+        return f"Dropout(rate={self.rate})"
+
+
+class LayerNorm(Layer):
+    """Layer normalisation over the features (Ba et al. 2016), as ``torch.nn.LayerNorm``.
+
+    ``y = (x - mean) / sqrt(var + epsilon) * gain + bias`` per sample, with the
+    biased variance; ``gain`` starts at ones and ``bias`` at zeros, both learnt.
+
+    Parameters
+    ----------
+    epsilon : float, default 1e-5
+    """
+
+    name = "layer_norm"
+
+    def __init__(self, epsilon=1e-5):
+        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)):
+            raise TypeError(f"`epsilon` must be a number; got {epsilon!r}.")
+        if not math.isfinite(epsilon) or epsilon <= 0:
+            raise ValueError(f"`epsilon` must be a positive, finite number; got {epsilon!r}.")
+        self.epsilon = float(epsilon)
+
+    def build(self, input_size):
+        self.input_size = input_size
+        return input_size
+
+    def parameter_specs(self):
+        ones = registry.get_initializer({"name": "constant", "config": {"value": 1.0}})
+        zeros = registry.get_initializer("zeros")
+        return [ParamSpec("gain", (self.input_size,), ones),
+                ParamSpec("bias", (self.input_size,), zeros)]
+
+    def forward(self, params, x, /, *, xp, training=False, rng=None):
+        gain, bias = params
+        centred = x - xp.mean(x, axis=-1, keepdims=True)
+        rstd = 1.0 / xp.sqrt(xp.mean(centred * centred, axis=-1, keepdims=True) + self.epsilon)
+        x_hat = centred * rstd
+        return x_hat * gain + bias, (x_hat, rstd)
+
+    def backward(self, params, cache, grad, /, *, xp, need_input_grad=True):
+        gain, _ = params
+        x_hat, rstd = cache
+        grad_gain = xp.sum(grad * x_hat, axis=0)
+        grad_bias = xp.sum(grad, axis=0)
+        grad_in = None
+        if need_input_grad:
+            g = grad * gain
+            # d/dx of the normalisation: remove the mean and the component along x_hat.
+            grad_in = rstd * (g - xp.mean(g, axis=-1, keepdims=True)
+                              - x_hat * xp.mean(g * x_hat, axis=-1, keepdims=True))
+        return grad_in, (grad_gain, grad_bias)
+
+    def __repr__(self):
+        size = f", input_size={self.input_size}" if self.input_size else ""
+        return f"LayerNorm(epsilon={self.epsilon}{size})"
