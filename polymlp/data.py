@@ -31,15 +31,20 @@ def _host(x, name):
     return arr
 
 
-def to_backend(x, backend, name="x"):
+def to_backend(x, backend, name="x", float_dtype=None):
     """Return `x` as an array of `backend` on its device, keeping its dtype kind.
 
-    Host data is copied once; an array of another library is moved through
-    DLPack when the target supports it, else through the host.
+    Host data is copied once (floats cast to `float_dtype` first, a dtype
+    name, so that float64 input reaches a device without float64); an array
+    of another library is moved through DLPack when the target supports it,
+    else through the host.
     """
     xp = backend.xp
     if is_host_array(x):
-        return backend.asarray(_host(x, name))
+        arr = _host(x, name)
+        if float_dtype is not None and arr.dtype.kind == "f":
+            arr = arr.astype(float_dtype, copy=False)
+        return backend.asarray(arr)
     lib = array_backend_name(x)
     if lib == backend.name or _array_api.array_api_compat.array_namespace(x) is xp:
         if not same_device(device_of(x), backend.device):
@@ -61,7 +66,7 @@ def to_backend(x, backend, name="x"):
 def check_inputs(x, backend, dtype, n_features, name="x"):
     """Validate features `x` and return them on `backend` as `dtype`, shape ``(n, n_features)``."""
     xp = backend.xp
-    arr = to_backend(x, backend, name)
+    arr = to_backend(x, backend, name, _dtype_name(backend, dtype))
     if arr.ndim != 2:
         hint = (" Reshape a single sample with x.reshape(1, -1) or a single feature with "
                 "x.reshape(-1, 1).") if arr.ndim == 1 else ""
@@ -87,7 +92,7 @@ def check_targets(y, backend, dtype, n_samples, n_outputs, classification, name=
     floats, or ``(n,)`` for a single output.
     """
     xp = backend.xp
-    arr = to_backend(y, backend, name)
+    arr = to_backend(y, backend, name, _dtype_name(backend, dtype))
     if arr.ndim not in (1, 2):
         raise ValueError(f"`{name}` must be 1-D labels or 2-D targets; got {_describe(arr)}.")
     if arr.shape[0] != n_samples:
@@ -125,6 +130,13 @@ def check_targets(y, backend, dtype, n_samples, n_outputs, classification, name=
                 f"one-hot rows or probabilities in [0, 1] (or integer labels of shape (n,)). "
                 f"For regression targets use loss='mse' or 'mae'.")
     return floats
+
+
+def _dtype_name(backend, dtype):
+    for name in ("float32", "float64"):
+        if dtype == getattr(backend.xp, name, None):
+            return name
+    return None
 
 
 def host_rng(seed):

@@ -14,6 +14,12 @@ from .activations import Sigmoid, Softmax, log_softmax
 _EPS = 1e-12
 
 
+def _clip_probability(p, xp):
+    # 1 - 1e-12 rounds to 1 in float32: clip by the dtype's own epsilon instead.
+    eps = float(xp.finfo(p.dtype).eps)
+    return xp.clip(p, eps, 1.0 - eps)
+
+
 def _size(a):
     n = 1
     for s in a.shape:
@@ -89,11 +95,11 @@ class BinaryCrossEntropy(Loss):
     classification = True
 
     def value(self, y_hat, y, /, *, xp):
-        p = xp.clip(y_hat, _EPS, 1.0 - _EPS)
+        p = _clip_probability(y_hat, xp)
         return -xp.mean(y * xp.log(p) + (1.0 - y) * xp.log(1.0 - p))
 
     def gradient(self, y_hat, y, /, *, xp):
-        p = xp.clip(y_hat, _EPS, 1.0 - _EPS)
+        p = _clip_probability(y_hat, xp)
         return (p - y) / (p * (1.0 - p) * _size(y))
 
     def output_value(self, z, y_hat, y, activation, /, *, xp):

@@ -89,3 +89,11 @@ def test_means_are_over_batch_and_elements():
     numpy.testing.assert_allclose(mse, numpy.mean((p - y) ** 2))
     mae = registry.get_loss("mae").value(p, y, xp=xp)
     numpy.testing.assert_allclose(mae, numpy.mean(numpy.abs(p - y)))
+
+
+def test_binary_cross_entropy_finite_at_saturated_float32_outputs():
+    loss = registry.get_loss("binary_cross_entropy")
+    p = numpy.array([[1.0, 0.0]], dtype=numpy.float32)
+    y = numpy.array([[0.0, 1.0]], dtype=numpy.float32)
+    assert numpy.isfinite(loss.value(p, y, xp=numpy))
+    assert numpy.all(numpy.isfinite(loss.gradient(p, y, xp=numpy)))
