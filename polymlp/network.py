@@ -190,8 +190,13 @@ class Network:
         flat_grad = xp.concat(flat) if flat else xp.zeros_like(theta)
         return flat_grad, value, out
 
-    def _metric(self, out, y):
-        """Batch accuracy (classifiers) or R^2 (regressors) as a 0-d array."""
+    def _metric(self, out, y, y_var=None):
+        """Batch accuracy (classifiers) or R^2 (regressors) as a 0-d array.
+
+        With `y_var`, the per-output variance of the whole training set, a
+        regressor's batch score is ``1 - MSE(batch) / y_var``: its size-weighted
+        mean over an epoch is that epoch's R^2, even for batches of one row.
+        """
         xp = self.xp
         if self.classification:
             if out.shape[1] == 1:  # one sigmoid unit: threshold at 0.5
@@ -199,13 +204,14 @@ class Network:
             else:
                 hits = xp.argmax(out, axis=1) == xp.argmax(y, axis=1)
             return xp.mean(xp.astype(hits, out.dtype))
-        return r2_score(out, y, xp=xp)
+        return r2_score(out, y, xp=xp, y_var=y_var)
 
     def _predict_raw(self, x):
         outs = []
         params = self._unpack(self.theta)
         for s in range(0, x.shape[0], _EVAL_CHUNK):
-            out, _ = self._forward(params, x[s:s + _EVAL_CHUNK], training=False)
+            e = min(s + _EVAL_CHUNK, x.shape[0])  # Array API: out-of-bounds stops are unspecified
+            out, _ = self._forward(params, x[s:e, ...], training=False)
             outs.append(out)
         return outs[0] if len(outs) == 1 else self.xp.concat(outs, axis=0)
 
@@ -220,7 +226,8 @@ class Network:
             return loss, self._metric(out, y)
         total_loss, outs = 0.0, []
         for s in range(0, n, _EVAL_CHUNK):
-            xb, yb = x[s:s + _EVAL_CHUNK], y[s:s + _EVAL_CHUNK]
+            e = min(s + _EVAL_CHUNK, n)  # Array API: out-of-bounds stops are unspecified
+            xb, yb = x[s:e, ...], y[s:e, ...]
             out, caches = self._forward(params, xb)
             loss, _, _ = self._output_terms(out, caches, yb, True)
             total_loss = total_loss + loss * xb.shape[0]
@@ -300,6 +307,7 @@ class Network:
         metric = self.metric_name
         hist = History("epoch" if record == "epoch" else "iteration")
         want_loss = record is not None
+        y_var = None if self.classification or not want_loss else _variance(Y, xp=xp)
         theta, state, opt = self.theta, self.opt_state, self.optimizer
         for _ in range(epochs):
             if shuffle:
@@ -309,14 +317,15 @@ class Network:
                 Xs, Ys = X, Y
             losses, metrics, vlosses, vmetrics, sizes = [], [], [], [], []
             for s in range(0, n, batch_size):
-                xb, yb = Xs[s:s + batch_size], Ys[s:s + batch_size]
+                e = min(s + batch_size, n)  # Array API: out-of-bounds stops are unspecified
+                xb, yb = Xs[s:e, ...], Ys[s:e, ...]
                 grad, loss, out = self._grad(theta, xb, yb, want_loss=want_loss)
                 theta, state = opt.update(theta, grad, state, xp=xp)
                 self.iterations += 1
                 if want_loss:
                     # Kept as device arrays: converted once per epoch, never per batch.
                     losses.append(loss)
-                    metrics.append(self._metric(out, yb))
+                    metrics.append(self._metric(out, yb, y_var))
                     sizes.append(xb.shape[0])
                     if val is not None and record == "iteration":
                         if self.iterations % val_freq == 0 or s + batch_size >= n:
@@ -329,12 +338,14 @@ class Network:
             self.theta, self.opt_state = theta, state
             self.epochs_done += 1
             if want_loss:
-                self._record(hist, record, losses, metrics, sizes, vlosses, vmetrics, val, metric)
+                self._record(hist, record, losses, metrics, sizes, vlosses, vmetrics, val, metric,
+                             val_freq)
             if verbose:
                 _log_epoch(self, hist, metric)
         return hist
 
-    def _record(self, hist, record, losses, metrics, sizes, vlosses, vmetrics, val, metric):
+    def _record(self, hist, record, losses, metrics, sizes, vlosses, vmetrics, val, metric,
+                val_freq=1):
         xp = self.xp
         loss_h = to_numpy(xp.stack(losses))
         metric_h = to_numpy(xp.stack(metrics))
@@ -511,12 +522,24 @@ class Network:
         return f"Network({self.name!r}, {sizes}, backend={self.backend.name!r})"
 
 
-def r2_score(y_hat, y, /, *, xp):
-    """Coefficient of determination, averaged uniformly over outputs (as scikit-learn)."""
-    ss_res = xp.sum((y - y_hat) ** 2, axis=0)
-    ss_tot = xp.sum((y - xp.mean(y, axis=0)) ** 2, axis=0)
-    safe = xp.where(ss_tot > 0, ss_tot, 1.0)
-    return xp.mean(xp.where(ss_tot > 0, 1.0 - ss_res / safe, xp.where(ss_res > 0, 0.0, 1.0)))
+def _variance(y, /, *, xp):
+    return xp.mean((y - xp.mean(y, axis=0)) ** 2, axis=0)
+
+
+def r2_score(y_hat, y, /, *, xp, y_var=None):
+    """Coefficient of determination, averaged uniformly over outputs (as scikit-learn).
+
+    `y_var` replaces the variance of `y` by a reference one (a training set's).
+    """
+    if y_var is None:
+        ss_res = xp.sum((y - y_hat) ** 2, axis=0)
+        ss_tot = xp.sum((y - xp.mean(y, axis=0)) ** 2, axis=0)
+    else:
+        ss_res, ss_tot = xp.mean((y - y_hat) ** 2, axis=0), y_var
+    one, zero = xp.ones_like(ss_tot), xp.zeros_like(ss_tot)
+    safe = xp.where(ss_tot > 0, ss_tot, one)
+    # A constant target scores 1 when predicted exactly, else 0 (scikit-learn's force_finite).
+    return xp.mean(xp.where(ss_tot > 0, 1.0 - ss_res / safe, xp.where(ss_res > 0, zero, one)))
 
 
 def _host_values(values, xp):
