@@ -19,7 +19,7 @@ PINS = {
     "jax": ["jax[cpu]==0.10.2"],
     "cupy": ["cupy-cuda12x"],
 }
-TEST_DEPS = [".[test,plot]"]
+TEST_DEPS = [".[test,plot,sklearn]"]
 
 
 def _run_tests(session, backends):

@@ -57,6 +57,11 @@ def to_backend(x, backend, name="x"):
     return backend.asarray(_host(to_numpy(x), name))
 
 
+def is_foreign_array(x):
+    """True for an Array API array that is not a NumPy array (torch, jax, cupy, ...)."""
+    return not is_host_array(x) and _array_api.array_api_compat.is_array_api_obj(x)
+
+
 def _same_library(x, backend):
     if array_backend_name(x) == backend.name:
         return True
