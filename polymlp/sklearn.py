@@ -88,17 +88,19 @@ class _BaseMLP(BaseEstimator):
         sizes = self.hidden_layer_sizes
         if isinstance(sizes, numbers.Integral) and not isinstance(sizes, bool):
             sizes = (sizes,)
-        try:
-            sizes = tuple(sizes)
-        except TypeError:
+        if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
             raise TypeError(f"`hidden_layer_sizes` must be an int or a sequence of ints, e.g. "
-                            f"(100,) or (64, 32); got {self.hidden_layer_sizes!r}.") from None
-        return tuple(_validate.positive_int("hidden_layer_sizes[i]", s) for s in sizes)
+                            f"(100,) or (64, 32); got {self.hidden_layer_sizes!r}.")
+        return tuple(_validate.positive_int(f"hidden_layer_sizes[{i}]", s)
+                     for i, s in enumerate(sizes))
 
     def _check_params(self):
         _validate.positive_int("epochs", self.epochs)
         _validate.positive_int("n_iter_no_change", self.n_iter_no_change)
-        if self.batch_size != "auto":
+        if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
+            if isinstance(self.batch_size, str):
+                raise ValueError(f"`batch_size` must be a positive int or 'auto' "
+                                 f"(min(200, n_samples)); got {self.batch_size!r}.")
             _validate.positive_int("batch_size", self.batch_size)
         if isinstance(self.tol, bool) or not isinstance(self.tol, numbers.Real) or self.tol < 0:
             raise ValueError(f"`tol` must be a number >= 0; got {self.tol!r}.")
@@ -292,7 +294,6 @@ class _BaseMLP(BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
-        tags.non_deterministic = self.random_state is None
         return tags
 
 

@@ -1,4 +1,4 @@
-"""polymlp.sklearn: scikit-learn's estimator checks, pipelines, search, and the estimators' own API."""
+"""polymlp.sklearn: scikit-learn's estimator checks, pipelines, search, the estimators' own API."""
 
 import pickle
 import subprocess
@@ -26,6 +26,13 @@ from polymlp._array_api import array_backend_name  # noqa: E402
 from polymlp.sklearn import MLPClassifier, MLPRegressor, expected_failed_checks  # noqa: E402
 
 FAST = dict(hidden_layer_sizes=(16,), epochs=50, learning_rate=0.01, random_state=0)
+
+
+@pytest.fixture(autouse=True)
+def _numpy_session_only(request):
+    """Tests that do not take `backend_name` run on NumPy: once, in the numpy session."""
+    if "backend_name" not in request.fixturenames and "numpy" not in testing.selected_backends():
+        pytest.skip("backend-independent: runs in the numpy session")
 
 
 @parametrize_with_checks([MLPClassifier(**FAST), MLPRegressor(**FAST)],
