@@ -204,19 +204,19 @@ def _writable(name, xp):
 
 def _resolve_device(name, xp, device):
     info = xp.__array_namespace_info__()
+    # JAX lists None ("whatever is current") among its devices and as its default:
+    # pin a real device so that every array of the network agrees.
+    if device is None and info.default_device() is not None:
+        return info.default_device()
+    devices = [d for d in info.devices() if d is not None]
     if device is None:
-        default = info.default_device()
-        if default is None:
-            # JAX answers None ("wherever arrays go"); pin the concrete device so
-            # that arrays arriving from elsewhere can be compared with it.
-            default = array_api_compat.device(xp.empty(0))
-        return default
-    devices = list(info.devices())
+        return devices[0]
     if any(device is d for d in devices):
         return device
     text = str(device)
     for d in devices:
-        if text in (str(d), repr(d), getattr(d, "name", None)):
+        # Devices print differently per library: "cpu", "cuda:0", "Device('device1')".
+        if text in (str(d), repr(d), getattr(d, "name", None)) or f"'{text}'" in repr(d):
             return d
     # Library-specific device strings that `devices()` lists under another spelling.
     if name == "torch":
@@ -234,11 +234,6 @@ def _resolve_device(name, xp, device):
 
         index = int(text.split(":")[-1]) if any(c.isdigit() for c in text) else 0
         return cupy.cuda.Device(index)
-    if name == "array_api_strict":
-        # Its devices print as "array_api_strict.Device('device1')"; accept the bare name.
-        for d in devices:
-            if str(d) == f"array_api_strict.Device({text!r})":
-                return d
     if name == "jax":
         for i, d in enumerate(devices):
             if text in (f"{d.platform}:{d.id}", d.platform, str(i)):
@@ -275,8 +270,9 @@ def to_numpy(x, dtype=None):
 
 
 def _is_strict_array(x):
-    # array_api_strict does not export its Array class; recognise it by module.
-    return "array_api_strict" in sys.modules and type(x).__module__.startswith("array_api_strict")
+    # array_api_strict does not export its Array class; look it up without importing.
+    mod = sys.modules.get("array_api_strict._array_object")
+    return mod is not None and isinstance(x, mod.Array)
 
 
 def is_host_array(x):

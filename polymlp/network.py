@@ -209,9 +209,9 @@ class Network:
     def _predict_raw(self, x):
         outs = []
         params = self._unpack(self.theta)
-        for s in range(0, x.shape[0], _EVAL_CHUNK):
-            e = min(s + _EVAL_CHUNK, x.shape[0])  # Array API: out-of-bounds stops are unspecified
-            out, _ = self._forward(params, x[s:e, ...], training=False)
+        n = x.shape[0]
+        for s in range(0, n, _EVAL_CHUNK):
+            out, _ = self._forward(params, x[s:min(s + _EVAL_CHUNK, n), ...], training=False)
             outs.append(out)
         return outs[0] if len(outs) == 1 else self.xp.concat(outs, axis=0)
 
@@ -226,7 +226,7 @@ class Network:
             return loss, self._metric(out, y)
         total_loss, outs = 0.0, []
         for s in range(0, n, _EVAL_CHUNK):
-            e = min(s + _EVAL_CHUNK, n)  # Array API: out-of-bounds stops are unspecified
+            e = min(s + _EVAL_CHUNK, n)  # the standard leaves out-of-bounds stops undefined
             xb, yb = x[s:e, ...], y[s:e, ...]
             out, caches = self._forward(params, xb)
             loss, _, _ = self._output_terms(out, caches, yb, True)
@@ -317,7 +317,7 @@ class Network:
                 Xs, Ys = X, Y
             losses, metrics, vlosses, vmetrics, sizes = [], [], [], [], []
             for s in range(0, n, batch_size):
-                e = min(s + batch_size, n)  # Array API: out-of-bounds stops are unspecified
+                e = min(s + batch_size, n)  # the standard leaves out-of-bounds stops undefined
                 xb, yb = Xs[s:e, ...], Ys[s:e, ...]
                 grad, loss, out = self._grad(theta, xb, yb, want_loss=want_loss)
                 theta, state = opt.update(theta, grad, state, xp=xp)
@@ -345,7 +345,7 @@ class Network:
         return hist
 
     def _record(self, hist, record, losses, metrics, sizes, vlosses, vmetrics, val, metric,
-                val_freq=1):
+                val_freq):
         xp = self.xp
         loss_h = to_numpy(xp.stack(losses))
         metric_h = to_numpy(xp.stack(metrics))
@@ -531,15 +531,14 @@ def r2_score(y_hat, y, /, *, xp, y_var=None):
 
     `y_var` replaces the variance of `y` by a reference one (a training set's).
     """
-    if y_var is None:
-        ss_res = xp.sum((y - y_hat) ** 2, axis=0)
-        ss_tot = xp.sum((y - xp.mean(y, axis=0)) ** 2, axis=0)
-    else:
-        ss_res, ss_tot = xp.mean((y - y_hat) ** 2, axis=0), y_var
-    one, zero = xp.ones_like(ss_tot), xp.zeros_like(ss_tot)
-    safe = xp.where(ss_tot > 0, ss_tot, one)
-    # A constant target scores 1 when predicted exactly, else 0 (scikit-learn's force_finite).
-    return xp.mean(xp.where(ss_tot > 0, 1.0 - ss_res / safe, xp.where(ss_res > 0, zero, one)))
+    ss_res = xp.sum((y - y_hat) ** 2, axis=0)
+    ss_tot = xp.sum((y - xp.mean(y, axis=0)) ** 2, axis=0)
+    if y_var is not None:  # against a reference variance (the whole training set's)
+        ss_tot = y_var * y.shape[0]
+    safe = xp.where(ss_tot > 0, ss_tot, 1.0)
+    # A constant target scores 1 when predicted exactly and 0 otherwise (as scikit-learn).
+    constant = xp.astype(ss_res == 0, ss_res.dtype)
+    return xp.mean(xp.where(ss_tot > 0, 1.0 - ss_res / safe, constant))
 
 
 def _host_values(values, xp):
