@@ -39,6 +39,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without scikit-l
 
 from . import _validate, data, registry
 from ._array_api import to_numpy
+from .errors import TrainingDivergedError
 from .layers import Dense
 from .network import Network
 
@@ -200,13 +201,11 @@ class _BaseMLP(BaseEstimator):
         X, y = self._check_Xy(X, y, reset=not continuing)
         Y = self._encode_targets(y, first=not continuing, incremental=incremental,
                                  classes=classes)
-        seed = self._seed() if not continuing else None
         if not continuing:
             self.network_ = self._build_network(self.n_features_in_, Y.shape[1],
-                                                self.out_activation_, self.loss_, seed)
+                                                self.out_activation_, self.loss_, self._seed())
             self.n_iter_, self.t_, self.loss_curve_ = 0, 0, []
             self.best_loss_ = math.inf
-            self._no_improvement_count = 0
         net = self.network_
         Xb = data.check_inputs(X, net.backend, net.dtype, net.input_size, name="X")
         Yb = data.check_targets(Y, net.backend, net.dtype, Xb.shape[0], net.output_size,
@@ -216,12 +215,15 @@ class _BaseMLP(BaseEstimator):
         if incremental:
             return self._run_epochs(Xb, Yb, 1, optimizer, stop=False)
         validation = None
+        # The stopping rule starts afresh with every fit (warm starts included).
+        self._no_improvement_count = 0
         if self.early_stopping:
-            Xb, Yb, validation = self._split(Xb, Yb, y, seed)
+            Xb, Yb, validation = self._split(Xb, Yb, y, self._seed())
             self.validation_scores_, self.best_validation_score_ = [], -math.inf
             self.best_loss_ = None
             self._best_weights = None
-        self._no_improvement_count = 0
+        else:
+            self.best_loss_ = math.inf
         return self._run_epochs(Xb, Yb, self.epochs, optimizer, stop=True, validation=validation)
 
     def _split(self, Xb, Yb, y, seed):
@@ -249,7 +251,7 @@ class _BaseMLP(BaseEstimator):
             if self.verbose:
                 print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
             if not math.isfinite(loss):
-                raise FloatingPointError(
+                raise TrainingDivergedError(
                     f"Training diverged at epoch {self.n_iter_} (loss {loss}). Lower "
                     f"`learning_rate` (now {self.learning_rate}) or scale the inputs.")
             if stop and self._no_improvement(loss, validation):

@@ -128,6 +128,11 @@ def test_warm_start_and_partial_fit_continue(iris):
     clf.fit(X, y)
     assert clf.n_iter_ == 10 and len(clf.loss_curve_) == 10
     assert clf.loss_curve_[-1] < loss_after_5
+    # Switching the stopping rule between warm starts restarts it cleanly.
+    clf.set_params(early_stopping=True).fit(X, y)
+    assert len(clf.validation_scores_) == 5
+    clf.set_params(early_stopping=False).fit(X, y)
+    assert clf.n_iter_ == 20 and clf.best_loss_ == min(clf.loss_curve_[-5:])
     inc = MLPClassifier(**FAST)
     with pytest.raises(ValueError, match="classes must be passed"):
         inc.partial_fit(X[:10], y[:10])
