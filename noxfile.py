@@ -21,7 +21,7 @@ PINS = {
     "cupy": ["cupy-cuda12x"],
     "mpi": ["mpi4py==4.1.2", "mpich==5.0.2"],
 }
-TEST_DEPS = [".[test,plot]"]
+TEST_DEPS = [".[test,plot,sklearn]"]
 
 
 def _run_tests(session, backends):

@@ -77,6 +77,19 @@ class Backend:
     def __repr__(self):
         return f"Backend({self.name!r}, device={self.device!r})"
 
+    def __reduce__(self):
+        # Pickled as (name, device) and resolved again on loading: namespaces are
+        # modules, which do not pickle. scikit-learn clones, caches and ships
+        # estimators (and the networks inside them) to workers this way.
+        return (resolve_backend, (self.name, _device_token(self.name, self.device)))
+
+
+def _device_token(name, device):
+    # JAX device objects do not pickle; "cpu:0" / "gpu:1" resolve back to them.
+    if name == "jax":
+        return f"{device.platform}:{device.id}"
+    return device
+
 
 def _float_dtype_names(xp, device):
     info = xp.__array_namespace_info__()

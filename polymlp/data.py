@@ -45,8 +45,7 @@ def to_backend(x, backend, name="x", float_dtype=None):
         if float_dtype is not None and arr.dtype.kind == "f":
             arr = arr.astype(float_dtype, copy=False)
         return backend.asarray(arr)
-    lib = array_backend_name(x)
-    if lib == backend.name or _array_api.array_api_compat.array_namespace(x) is xp:
+    if _same_library(x, backend):
         if not same_device(device_of(x), backend.device):
             raise ValueError(
                 f"`{name}` is on device {device_of(x)!r} but the network lives on "
@@ -60,7 +59,21 @@ def to_backend(x, backend, name="x", float_dtype=None):
                 return moved
         except Exception:  # noqa: BLE001 - DLPack is best effort; fall back to the host
             pass
-    return backend.asarray(to_numpy(x))
+    return backend.asarray(_host(to_numpy(x), name))
+
+
+def is_foreign_array(x):
+    """True for an Array API array that is not a NumPy array (torch, jax, cupy, ...)."""
+    return not is_host_array(x) and _array_api.array_api_compat.is_array_api_obj(x)
+
+
+def _same_library(x, backend):
+    if array_backend_name(x) == backend.name:
+        return True
+    try:
+        return _array_api.array_api_compat.array_namespace(x) is backend.xp
+    except TypeError:  # not an Array API array (a DataFrame, a DLPack-only capsule holder)
+        return False
 
 
 def check_inputs(x, backend, dtype, n_features, name="x"):

@@ -191,8 +191,13 @@ class Network:
         flat_grad = xp.concat(flat) if flat else xp.zeros_like(theta)
         return flat_grad, value, out
 
-    def _metric(self, out, y):
-        """Batch accuracy (classifiers) or R^2 (regressors) as a 0-d array."""
+    def _metric(self, out, y, y_var=None):
+        """Batch accuracy (classifiers) or R^2 (regressors) as a 0-d array.
+
+        With `y_var`, the per-output variance of the whole training set, a
+        regressor's batch score is ``1 - MSE(batch) / y_var``: its size-weighted
+        mean over an epoch is that epoch's R^2, even for batches of one row.
+        """
         xp = self.xp
         if self.classification:
             if out.shape[1] == 1:  # one sigmoid unit: threshold at 0.5
@@ -200,7 +205,7 @@ class Network:
             else:
                 hits = xp.argmax(out, axis=1) == xp.argmax(y, axis=1)
             return xp.mean(xp.astype(hits, out.dtype))
-        return r2_score(out, y, xp=xp)
+        return r2_score(out, y, xp=xp, y_var=y_var)
 
     def _predict_raw(self, x):
         outs = []
@@ -322,6 +327,7 @@ class Network:
         metric = self.metric_name
         hist = History("epoch" if record == "epoch" else "iteration")
         want_loss = record is not None
+        y_var = None if self.classification or not want_loss else _variance(Y, xp=xp)
         theta, state, opt = self.theta, self.opt_state, self.optimizer
         for _ in range(epochs):
             if shuffle:
@@ -335,9 +341,10 @@ class Network:
                 if dp is None:
                     xb, yb = Xs[s:e, ...], Ys[s:e, ...]
                     grad, loss, out = self._grad(theta, xb, yb, want_loss=want_loss)
-                    score = self._metric(out, yb) if want_loss else None
+                    score = self._metric(out, yb, y_var) if want_loss else None
                 else:
-                    grad, loss, score = self._shard_grad(dp, theta, Xs, Ys, s, e, want_loss)
+                    grad, loss, score = self._shard_grad(dp, theta, Xs, Ys, s, e, want_loss,
+                                                         y_var)
                 theta, state = opt.update(theta, grad, state, xp=xp)
                 self.iterations += 1
                 if want_loss:
@@ -365,7 +372,7 @@ class Network:
                 _log_epoch(self, hist, metric)
         return hist
 
-    def _shard_grad(self, dp, theta, Xs, Ys, s, e, want_loss):
+    def _shard_grad(self, dp, theta, Xs, Ys, s, e, want_loss, y_var=None):
         """This rank's share of the global batch gradient, summed over ranks.
 
         Each rank weighs its mean over its rows by ``rows / global rows``, so the
@@ -379,7 +386,7 @@ class Network:
             grad, loss, out = self._grad(theta, xb, yb, want_loss=want_loss)
             grad = grad * weight
             if want_loss:
-                loss, score = loss * weight, self._metric(out, yb) * weight
+                loss, score = loss * weight, self._metric(out, yb, y_var) * weight
         else:  # more ranks than rows in this batch: nothing to add
             grad = xp.zeros_like(theta)
             if want_loss:
@@ -564,10 +571,19 @@ class Network:
         return f"Network({self.name!r}, {sizes}, backend={self.backend.name!r})"
 
 
-def r2_score(y_hat, y, /, *, xp):
-    """Coefficient of determination, averaged uniformly over outputs (as scikit-learn)."""
+def _variance(y, /, *, xp):
+    return xp.mean((y - xp.mean(y, axis=0)) ** 2, axis=0)
+
+
+def r2_score(y_hat, y, /, *, xp, y_var=None):
+    """Coefficient of determination, averaged uniformly over outputs (as scikit-learn).
+
+    `y_var` replaces the variance of `y` by a reference one (a training set's).
+    """
     ss_res = xp.sum((y - y_hat) ** 2, axis=0)
     ss_tot = xp.sum((y - xp.mean(y, axis=0)) ** 2, axis=0)
+    if y_var is not None:  # against a reference variance (the whole training set's)
+        ss_tot = y_var * y.shape[0]
     safe = xp.where(ss_tot > 0, ss_tot, 1.0)
     # A constant target scores 1 when predicted exactly and 0 otherwise (as scikit-learn).
     constant = xp.astype(ss_res == 0, ss_res.dtype)
