@@ -176,8 +176,12 @@ def _load_namespace(name, given):
     xp = registry.load_backend(name)
     if xp is not None:
         return xp
+    import difflib
+
+    close = difflib.get_close_matches(name, list(KNOWN_BACKENDS) + list(_ALIASES), n=1)
+    hint = f" Did you mean {_ALIASES.get(close[0], close[0])!r}?" if close else ""
     raise BackendError(
-        f"Unknown `backend={given!r}`. Known: {', '.join(KNOWN_BACKENDS)}, plus any "
+        f"Unknown `backend={given!r}`.{hint} Known: {', '.join(KNOWN_BACKENDS)}, plus any "
         f"namespace registered under the 'polymlp.backends' or 'array_api' entry-point "
         f"groups; you may also pass an Array API namespace module itself."
     )
@@ -216,6 +220,11 @@ def _resolve_device(name, xp, device):
 
         index = int(text.split(":")[-1]) if any(c.isdigit() for c in text) else 0
         return cupy.cuda.Device(index)
+    if name == "array_api_strict":
+        # Its Device has no public name attribute; "device1" appears only in the repr.
+        for d in devices:
+            if repr(d) == f"array_api_strict.Device({text!r})":
+                return d
     if name == "jax":
         for i, d in enumerate(devices):
             if text in (f"{d.platform}:{d.id}", d.platform, str(i)):
@@ -252,8 +261,8 @@ def to_numpy(x, dtype=None):
 
 
 def _is_strict_array(x):
-    mod = sys.modules.get("array_api_strict")
-    return mod is not None and isinstance(x, mod.Array)
+    # array_api_strict does not export its Array class at the top level (2.x).
+    return "array_api_strict" in sys.modules and type(x).__module__.startswith("array_api_strict")
 
 
 def is_host_array(x):
@@ -274,14 +283,44 @@ def array_backend_name(x):
     return type(x).__module__.split(".")[0]
 
 
+def is_host_memory(x):
+    """Whether array `x` lives in host memory, so copying it to any backend is cheap and safe."""
+    if is_host_array(x):
+        return True
+    if array_api_compat.is_torch_array(x):
+        return x.device.type == "cpu"
+    if array_api_compat.is_cupy_array(x):
+        return False
+    if array_api_compat.is_jax_array(x):
+        return all(d.platform == "cpu" for d in x.devices())
+    if _is_strict_array(x):
+        return True  # array-api-strict emulates all its devices on the CPU
+    return "cpu" in str(device_of(x)).lower()
+
+
+def move_hint(x, name="x"):
+    """How to bring array `x` to the host, in its own library's words (for error messages)."""
+    if array_api_compat.is_torch_array(x):
+        return f"{name}.cpu()"
+    if array_api_compat.is_cupy_array(x):
+        return f"{name}.get() (or cupy.asnumpy({name}))"
+    if array_api_compat.is_jax_array(x):
+        return f"jax.device_get({name})"
+    return f"numpy.asarray({name})"
+
+
 def device_of(x):
     """The device of array `x` (works for every supported library)."""
     return array_api_compat.device(x)
 
 
 def same_device(a, b):
-    """Whether two device objects denote the same device."""
-    return a == b or str(a) == str(b)
+    """Whether two device objects denote the same device.
+
+    ``None`` is JAX's "default placement" (its ``default_device()``), which
+    matches wherever the array already is.
+    """
+    return a is None or b is None or a == b or str(a) == str(b)
 
 
 def describe_backends():
