@@ -195,14 +195,19 @@ def _writable(name, xp):
 
 def _resolve_device(name, xp, device):
     info = xp.__array_namespace_info__()
-    if device is None:
+    # JAX lists None ("whatever is current") among its devices and as its default:
+    # pin a real device so that every array of the network agrees.
+    if device is None and info.default_device() is not None:
         return info.default_device()
-    devices = list(info.devices())
+    devices = [d for d in info.devices() if d is not None]
+    if device is None:
+        return devices[0]
     if any(device is d for d in devices):
         return device
     text = str(device)
     for d in devices:
-        if text in (str(d), repr(d), getattr(d, "name", None)):
+        # Devices print differently per library: "cpu", "cuda:0", "Device('device1')".
+        if text in (str(d), repr(d), getattr(d, "name", None)) or f"'{text}'" in repr(d):
             return d
     # Library-specific device strings that `devices()` lists under another spelling.
     if name == "torch":
@@ -220,11 +225,6 @@ def _resolve_device(name, xp, device):
 
         index = int(text.split(":")[-1]) if any(c.isdigit() for c in text) else 0
         return cupy.cuda.Device(index)
-    if name == "array_api_strict":
-        # Its Device has no public name attribute; "device1" appears only in the repr.
-        for d in devices:
-            if repr(d) == f"array_api_strict.Device({text!r})":
-                return d
     if name == "jax":
         for i, d in enumerate(devices):
             if text in (f"{d.platform}:{d.id}", d.platform, str(i)):
@@ -261,8 +261,9 @@ def to_numpy(x, dtype=None):
 
 
 def _is_strict_array(x):
-    # array_api_strict does not export its Array class at the top level (2.x).
-    return "array_api_strict" in sys.modules and type(x).__module__.startswith("array_api_strict")
+    # array_api_strict does not export its Array class; look it up without importing.
+    mod = sys.modules.get("array_api_strict._array_object")
+    return mod is not None and isinstance(x, mod.Array)
 
 
 def is_host_array(x):
@@ -315,12 +316,8 @@ def device_of(x):
 
 
 def same_device(a, b):
-    """Whether two device objects denote the same device.
-
-    ``None`` is JAX's "default placement" (its ``default_device()``), which
-    matches wherever the array already is.
-    """
-    return a is None or b is None or a == b or str(a) == str(b)
+    """Whether two device objects denote the same device."""
+    return a == b or str(a) == str(b)
 
 
 def describe_backends():

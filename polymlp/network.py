@@ -214,9 +214,9 @@ class Network:
     def _predict_raw(self, x):
         outs = []
         params = self._unpack(self.theta)
-        for s in range(0, x.shape[0], _EVAL_CHUNK):
-            xb = x[s:min(s + _EVAL_CHUNK, x.shape[0]), ...]  # in-bounds, as the Array API needs
-            out, _ = self._forward(params, xb, training=False)
+        n = x.shape[0]
+        for s in range(0, n, _EVAL_CHUNK):
+            out, _ = self._forward(params, x[s:min(s + _EVAL_CHUNK, n), ...], training=False)
             outs.append(out)
         return outs[0] if len(outs) == 1 else self.xp.concat(outs, axis=0)
 
@@ -231,7 +231,8 @@ class Network:
             return loss, self._metric(out, y)
         total_loss, outs = 0.0, []
         for s in range(0, n, _EVAL_CHUNK):
-            xb, yb = x[s:min(s + _EVAL_CHUNK, n), ...], y[s:min(s + _EVAL_CHUNK, n), ...]
+            e = min(s + _EVAL_CHUNK, n)  # the standard leaves out-of-bounds stops undefined
+            xb, yb = x[s:e, ...], y[s:e, ...]
             out, caches = self._forward(params, xb)
             loss, _, _ = self._output_terms(out, caches, yb, True)
             total_loss = total_loss + loss * xb.shape[0]
@@ -352,7 +353,7 @@ class Network:
                 Xs, Ys = X, Y
             losses, metrics, vlosses, vmetrics, sizes = [], [], [], [], []
             for s in range(0, n, batch_size):
-                e = min(s + batch_size, n)  # in bounds: the Array API leaves others undefined
+                e = min(s + batch_size, n)  # the standard leaves out-of-bounds stops undefined
                 xb, yb = Xs[s:e, ...], Ys[s:e, ...]
                 if cbs.batch_hooks:
                     cbs.on_batch_begin(self.iterations + 1, _batch_logs(epoch, s // batch_size, xb))
@@ -605,7 +606,8 @@ def r2_score(y_hat, y, /, *, xp):
     ss_res = xp.sum((y - y_hat) ** 2, axis=0)
     ss_tot = xp.sum((y - xp.mean(y, axis=0)) ** 2, axis=0)
     safe = xp.where(ss_tot > 0, ss_tot, 1.0)
-    constant = xp.where(ss_res > 0, xp.zeros_like(ss_res), xp.ones_like(ss_res))  # not 2 scalars
+    # A constant target scores 1 when predicted exactly and 0 otherwise (as scikit-learn).
+    constant = xp.astype(ss_res == 0, ss_res.dtype)
     return xp.mean(xp.where(ss_tot > 0, 1.0 - ss_res / safe, constant))
 
 
