@@ -63,13 +63,20 @@ def finite(xp, theta, losses):
     return bool(ok)
 
 
-def restore_last_finite(net, snap, X, Y, batch_size, shuffle, epoch, last_iteration):
-    """Replay the epoch from `snap`, leave the last finite state in `net`, describe the failure."""
+def restore_last_finite(net, snap, X, Y, batch_size, shuffle, epoch, last_iteration,
+                        replay=True):
+    """Replay the epoch from `snap`, leave the last finite state in `net`, describe the failure.
+
+    Without `replay` (e.g. data-parallel training, whose steps a single rank
+    cannot redo alone) the state of the epoch's start is restored.
+    """
     xp = net.xp
     net.rng.bit_generator.state = snap.rng_state
     theta, state = xp.asarray(snap.theta, copy=True), _copy_state(snap.state, xp)
     n, it = X.shape[0], snap.iterations
-    if shuffle:
+    if not replay:
+        n = 0
+    if shuffle and replay:
         perm = net.backend.asarray(net.rng.permutation(n))
         X, Y = xp.take(X, perm, axis=0), xp.take(Y, perm, axis=0)
     found = None

@@ -98,9 +98,9 @@ def check_inputs(x, backend, dtype, n_features, name="x"):
     if arr.shape[0] == 0:
         raise ValueError(f"`{name}` is empty (shape {tuple(arr.shape)}); pass at least one sample.")
     if arr.shape[1] != n_features:
-        raise ValueError(f"`{name}` has {arr.shape[1]} features (shape {tuple(arr.shape)}) but "
-                         f"the network expects {n_features} (its input_size). Pass arrays "
-                         f"with {n_features} columns, or build a network with "
+        raise ValueError(f"`{name}` has {arr.shape[1]} features but the network expects "
+                         f"{n_features} (its input_size); got shape {tuple(arr.shape)}. Pass "
+                         f"arrays with {n_features} columns, or build a network with "
                          f"input_size={arr.shape[1]}.")
     if not xp.isdtype(arr.dtype, ("real floating", "integral", "bool")):
         raise TypeError(f"`{name}` must hold real numbers; got dtype {arr.dtype}. Convert it "

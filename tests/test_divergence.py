@@ -94,6 +94,31 @@ def test_first_step_divergence_keeps_the_initial_weights():
     assert net.iterations == 0
 
 
+def test_without_replay_the_epoch_start_is_kept(monkeypatch):
+    """When the failing step cannot be replayed, the epoch's starting state is restored."""
+    real = _divergence.restore_last_finite
+    monkeypatch.setattr(_divergence, "restore_last_finite",
+                        lambda *args, **kwargs: real(*args[:8], replay=False))
+    net = _net({})
+    rec = []
+
+    class Weights(pm.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            rec.append((self.network.iterations, self.network.get_weights()))
+
+    with pytest.raises(pm.TrainingDivergedError) as info:
+        _fit(net, callbacks=[Weights()])
+    err = info.value
+    first = (err.epoch - 1) * BATCHES + 1
+    assert err.iteration is None
+    assert f"in epoch {err.epoch} (iterations {first} to {first + BATCHES - 1})" in str(err)
+    assert "weights it had when the epoch started" in str(err)
+    iterations, weights = rec[-1]
+    assert net.iterations == iterations == first - 1
+    for a, b in zip(net.get_weights(), weights):
+        numpy.testing.assert_array_equal(a, b)
+
+
 def test_finiteness_is_checked_once_per_epoch_not_per_batch(monkeypatch):
     calls = []
     real = _divergence.finite
