@@ -19,6 +19,8 @@ from .losses import Loss
 from .network import Network
 from .optimizers import Adam, GradientDescent, Momentum, Optimizer
 from .registry import register
+from . import callbacks, serialization  # noqa: E402 - after the classes they use
+from .serialization import load
 
 __all__ = [
     "Activation", "Adam", "Backend", "BackendError", "Dense", "ElementwiseActivation",
@@ -27,3 +29,4 @@ __all__ = [
     "TrainingDivergedError", "activations", "datasets", "describe_backends", "initializers",
     "layers", "losses", "optimizers", "register", "registry", "resolve_backend", "to_numpy",
 ]
+__all__ += ["callbacks", "load", "serialization"]

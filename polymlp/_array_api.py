@@ -190,8 +190,12 @@ def _load_namespace(name, given):
     xp = registry.load_backend(name)
     if xp is not None:
         return xp
+    import difflib
+
+    close = difflib.get_close_matches(name, list(KNOWN_BACKENDS) + list(_ALIASES), n=1)
+    hint = f" Did you mean {_ALIASES.get(close[0], close[0])!r}?" if close else ""
     raise BackendError(
-        f"Unknown `backend={given!r}`. Known: {', '.join(KNOWN_BACKENDS)}, plus any "
+        f"Unknown `backend={given!r}`.{hint} Known: {', '.join(KNOWN_BACKENDS)}, plus any "
         f"namespace registered under the 'polymlp.backends' or 'array_api' entry-point "
         f"groups; you may also pass an Array API namespace module itself."
     )
@@ -292,6 +296,32 @@ def array_backend_name(x):
     if _is_strict_array(x):
         return "array_api_strict"
     return type(x).__module__.split(".")[0]
+
+
+def is_host_memory(x):
+    """Whether array `x` lives in host memory, so copying it to any backend is cheap and safe."""
+    if is_host_array(x):
+        return True
+    if array_api_compat.is_torch_array(x):
+        return x.device.type == "cpu"
+    if array_api_compat.is_cupy_array(x):
+        return False
+    if array_api_compat.is_jax_array(x):
+        return all(d.platform == "cpu" for d in x.devices())
+    if _is_strict_array(x):
+        return True  # array-api-strict emulates all its devices on the CPU
+    return "cpu" in str(device_of(x)).lower()
+
+
+def move_hint(x, name="x"):
+    """How to bring array `x` to the host, in its own library's words (for error messages)."""
+    if array_api_compat.is_torch_array(x):
+        return f"{name}.cpu()"
+    if array_api_compat.is_cupy_array(x):
+        return f"{name}.get() (or cupy.asnumpy({name}))"
+    if array_api_compat.is_jax_array(x):
+        return f"jax.device_get({name})"
+    return f"numpy.asarray({name})"
 
 
 def device_of(x):

@@ -6,6 +6,7 @@ implements ``backward``, the vector-Jacobian product.  All math goes
 through the namespace ``xp`` handed in by the caller.
 """
 
+from . import _validate
 from ._config import Configurable
 
 
@@ -106,7 +107,7 @@ class LeakyReLU(ElementwiseActivation):
     name = "leaky_relu"
 
     def __init__(self, negative_slope=0.01):
-        self.negative_slope = float(negative_slope)
+        self.negative_slope = _validate.finite_float("negative_slope", negative_slope)
 
     def value(self, z, /, *, xp):
         return xp.where(z > 0, z, self.negative_slope * z)

@@ -26,14 +26,6 @@ def build_seed_net(hidden, *, name=None, backend="numpy", device=None, dtype="fl
     return net.output(pm.Dense(4, activation="softmax"), loss="cross_entropy")
 
 
-def _progress(text, stream=sys.stderr):
-    if stream.isatty():
-        stream.write("\r" + text.ljust(100))
-    else:
-        stream.write(text + "\n")
-    stream.flush()
-
-
 def reproduce(args):
     import polymlp as pm
 
@@ -43,21 +35,16 @@ def reproduce(args):
     for name, hidden, blog in SEED_NETS:
         net = build_seed_net(hidden, name=name, backend=args.backend, device=args.device,
                              dtype=args.dtype, seed=args.seed)
-        history = None
         optimizer = pm.Adam(learning_rate=0.002)
-        elapsed = 0.0
-        for epoch in range(args.epochs):
-            t0 = time.perf_counter()
-            h = net.fit(x_train, y_train, epochs=1, batch_size=32, optimizer=optimizer,
-                        validation_data=(x_test, y_test), record="iteration",
-                        validation_freq=args.validation_freq)
-            elapsed += time.perf_counter() - t0
-            history = h if history is None else history.concat(h)
-            _progress(f"[{name}] epoch {epoch + 1}/{args.epochs}  loss {h.last('loss'):.4f}  "
-                      f"test cost {h.last('val_loss'):.4f}  test acc {h.last('val_accuracy'):.4f}"
-                      f"  {elapsed:.1f}s")
-        if sys.stderr.isatty():
-            sys.stderr.write("\n")
+        # A tqdm bar per epoch on a terminal where tqdm is installed, else a line per epoch.
+        mode = "bar" if sys.stderr.isatty() else "lines"
+        progress = pm.callbacks.ProgressBar(mode, label=f"[{name}]")
+        t0 = time.perf_counter()
+        history = net.fit(x_train, y_train, epochs=args.epochs, batch_size=32,
+                          optimizer=optimizer, validation_data=(x_test, y_test),
+                          record="iteration", validation_freq=args.validation_freq,
+                          callbacks=[progress])
+        elapsed = time.perf_counter() - t0
         _, _, acc = net.test(x_test, y_test)
         stem = os.path.join(args.out, name)
         history.to_csv(stem + ".csv")

@@ -22,25 +22,48 @@ def _describe(arr):
 def _host(x, name):
     try:
         arr = numpy.asarray(x)
-    except (ValueError, TypeError) as exc:
-        raise TypeError(f"`{name}` must be a numeric array or nested list; could not convert "
-                        f"it to an array: {exc}.") from exc
+    except ValueError as exc:  # ragged nested lists, unparsable strings
+        raise ValueError(f"`{name}` could not be turned into a rectangular numeric array "
+                         f"({exc}). Make every row the same length and every entry a number."
+                         ) from exc
+    except TypeError as exc:
+        raise TypeError(f"`{name}` must be a numeric array or nested list; got "
+                        f"{type(x).__name__}: {exc}.") from exc
     if arr.dtype.kind not in "biuf":
-        raise TypeError(f"`{name}` must hold numbers; got an array of dtype {arr.dtype} "
-                        f"({arr.dtype.kind!r}). Convert it with numpy.asarray(..., dtype=float).")
+        if arr.dtype.kind == "O" and arr.ndim == 0:
+            what = f"{x!r} of type {type(x).__name__}"
+        elif arr.dtype.kind in "USa":
+            what = f"strings (dtype {arr.dtype})"
+        elif arr.dtype.kind == "O":
+            what = "Python objects (dtype object: None, mixed types or ragged rows)"
+        else:
+            what = f"values of dtype {arr.dtype}"
+        raise TypeError(f"`{name}` must be an array of real numbers; got {what}. Convert it "
+                        f"first, e.g. numpy.asarray({name}, dtype=float), after encoding or "
+                        f"dropping non-numeric entries.")
     return arr
+
+
+def host_array(x, name):
+    """`x` (an array of any library, a list or a scalar) as a checked NumPy array of numbers."""
+    if not is_host_array(x) and _array_api.array_api_compat.is_array_api_obj(x):
+        x = to_numpy(x)
+    return _host(x, name)
 
 
 def to_backend(x, backend, name="x", float_dtype=None):
     """Return `x` as an array of `backend` on its device, keeping its dtype kind.
 
-    Host data is copied once (floats cast to `float_dtype` first, a dtype
-    name, so that float64 input reaches a device without float64); an array
-    of another library is moved through DLPack when the target supports it,
-    else through the host.
+    Host data (NumPy arrays, lists, DataFrame-like objects) is copied once,
+    floats cast to `float_dtype` (a dtype name) first so that float64 input
+    reaches a device without float64. An array of another library is taken
+    through DLPack when it lands on the network's device (no host round
+    trip); one in host memory is copied; an accelerator array that DLPack
+    cannot bring over is refused (moving it silently would hide a transfer).
     """
     xp = backend.xp
-    if is_host_array(x):
+    foreign = is_foreign_array(x)
+    if is_host_array(x) or not (foreign or hasattr(x, "__dlpack__")):
         arr = _host(x, name)
         if float_dtype is not None and arr.dtype.kind == "f":
             arr = arr.astype(float_dtype, copy=False)
@@ -57,9 +80,20 @@ def to_backend(x, backend, name="x", float_dtype=None):
             moved = xp.from_dlpack(x)
             if same_device(device_of(moved), backend.device):
                 return moved
-        except Exception:  # noqa: BLE001 - DLPack is best effort; fall back to the host
+        except Exception:  # noqa: BLE001 - DLPack is best effort; fall back below
             pass
-    return backend.asarray(_host(to_numpy(x), name))
+    if foreign and not _array_api.is_host_memory(x):
+        lib = array_backend_name(x)
+        raise ValueError(
+            f"`{name}` is a {lib} array on device {device_of(x)!r}, but the network uses "
+            f"backend {backend.name!r} on device {backend.device!r}; polymlp does not move "
+            f"accelerator data behind your back. Bring it to the host with "
+            f"{_array_api.move_hint(x, name)}, or build the network on that backend and "
+            f"device (backend={lib!r}, device=...).")
+    arr = _host(to_numpy(x) if foreign else x, name)
+    if float_dtype is not None and arr.dtype.kind == "f":
+        arr = arr.astype(float_dtype, copy=False)
+    return backend.asarray(arr)
 
 
 def is_foreign_array(x):
@@ -88,9 +122,12 @@ def check_inputs(x, backend, dtype, n_features, name="x"):
         raise ValueError(f"`{name}` is empty (shape {tuple(arr.shape)}); pass at least one sample.")
     if arr.shape[1] != n_features:
         raise ValueError(f"`{name}` has {arr.shape[1]} features but the network expects "
-                         f"{n_features} (its input_size).")
+                         f"{n_features} (its input_size); got shape {tuple(arr.shape)}. Pass "
+                         f"arrays with {n_features} columns, or build a network with "
+                         f"input_size={arr.shape[1]}.")
     if not xp.isdtype(arr.dtype, ("real floating", "integral", "bool")):
-        raise TypeError(f"`{name}` must hold real numbers; got dtype {arr.dtype}.")
+        raise TypeError(f"`{name}` must hold real numbers; got dtype {arr.dtype}. Convert it "
+                        f"to a float dtype first.")
     arr = xp.astype(arr, dtype) if arr.dtype != dtype else arr
     if not bool(xp.all(xp.isfinite(arr))):
         raise ValueError(f"`{name}` contains NaN or infinite values; remove or impute them first.")
@@ -107,24 +144,33 @@ def check_targets(y, backend, dtype, n_samples, n_outputs, classification, name=
     xp = backend.xp
     arr = to_backend(y, backend, name, _dtype_name(backend, dtype))
     if arr.ndim not in (1, 2):
-        raise ValueError(f"`{name}` must be 1-D labels or 2-D targets; got {_describe(arr)}.")
+        raise ValueError(f"`{name}` must be 1-D labels (n,) or 2-D targets (n, k); got "
+                         f"{_describe(arr)}. Reshape it, e.g. {name}.reshape(len({name}), -1).")
     if arr.shape[0] != n_samples:
         raise ValueError(f"`{name}` has {arr.shape[0]} rows but x has {n_samples}; "
                          f"x and {name} must have one row per sample.")
     if not xp.isdtype(arr.dtype, ("real floating", "integral", "bool")):
-        raise TypeError(f"`{name}` must hold real numbers; got dtype {arr.dtype}.")
+        raise TypeError(f"`{name}` must hold real numbers; got dtype {arr.dtype}. Convert it "
+                        f"to integer labels or float targets first.")
     floats = xp.astype(arr, dtype)
     if not bool(xp.all(xp.isfinite(floats))):
-        raise ValueError(f"`{name}` contains NaN or infinite values.")
+        raise ValueError(f"`{name}` contains NaN or infinite values; remove those samples "
+                         f"or fill in the missing targets first.")
     if arr.ndim == 1 and classification and n_outputs > 1:
         labels = floats
         if not bool(xp.all(labels == xp.round(labels))):
-            raise ValueError(f"Class labels `{name}` must be integers; got non-integral values.")
+            host = to_numpy(labels)  # the error path only: a host copy is fine here
+            bad = host[host != numpy.round(host)]
+            raise ValueError(
+                f"Class labels `{name}` must be integers 0..{n_outputs - 1}; got non-integral "
+                f"values such as {float(bad[0]):g}. For regression targets use loss='mse' or "
+                f"'mae' with an output layer of identity activation.")
         lo, hi = float(xp.min(labels)), float(xp.max(labels))
         if lo < 0 or hi >= n_outputs:
             raise ValueError(
                 f"Class labels `{name}` must be in [0, {n_outputs - 1}] for an output layer "
-                f"of {n_outputs} units; got labels from {lo:g} to {hi:g}.")
+                f"of {n_outputs} units; got labels from {lo:g} to {hi:g}. Encode the classes "
+                f"as 0..k-1, or give the output layer as many units as there are classes.")
         classes = xp.arange(n_outputs, dtype=dtype, device=backend.device)
         return xp.astype(labels[:, None] == classes, dtype)
     if arr.ndim == 1:
@@ -133,8 +179,15 @@ def check_targets(y, backend, dtype, n_samples, n_outputs, classification, name=
                              f"pass targets of shape (n, {n_outputs}).")
         floats = xp.reshape(floats, (-1, 1))
     if floats.shape[1] != n_outputs:
-        raise ValueError(f"`{name}` has {floats.shape[1]} columns but the output layer has "
-                         f"{n_outputs} units.")
+        if classification and floats.shape[1] == 1:
+            fix = f"Pass integer labels as a 1-D array: {name}.ravel()."
+        elif classification:
+            fix = (f"Pass one-hot rows of width {n_outputs}, or integer labels of shape (n,); "
+                   f"or give the output layer {floats.shape[1]} units.")
+        else:
+            fix = f"Give the output layer {floats.shape[1]} units, or select the target columns."
+        raise ValueError(f"`{name}` has {floats.shape[1]} columns (shape {tuple(arr.shape)}) "
+                         f"but the output layer has {n_outputs} units. {fix}")
     if classification:
         lo, hi = float(xp.min(floats)), float(xp.max(floats))
         if lo < 0 or hi > 1:

@@ -11,6 +11,7 @@ import math
 # moved to the backend by the network), so NumPy is the right tool here.
 import numpy
 
+from . import _validate
 from ._config import Configurable
 
 
@@ -40,7 +41,7 @@ class Constant(Initializer):
     name = "constant"
 
     def __init__(self, value=0.0):
-        self.value = float(value)
+        self.value = _validate.finite_float("value", value)
 
     def __call__(self, shape, *, rng, fan_in, fan_out):
         return numpy.full(shape, self.value)

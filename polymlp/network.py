@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 from math import nan
 
-from . import _validate, data, registry
+from . import _divergence, _validate, data, registry
+from . import callbacks as _callbacks
 from . import distributed as _distributed
 from ._array_api import resolve_backend, to_numpy
 from .errors import NotBuiltError
@@ -53,12 +54,15 @@ class Network:
     def __init__(self, input_size, *, name=None, backend="numpy", device=None,
                  dtype="float32", seed=None):
         self.input_size = _validate.positive_int("input_size", input_size)
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"`name` must be a string or None; got {name!r} of type "
+                            f"{type(name).__name__}.")
         self.name = name if name is not None else "network"
+        dtype = _validate.dtype_name(dtype)
+        seed = _validate.seed(seed)
         self.backend = resolve_backend(backend, device)
         self.dtype_name = dtype
         self.dtype = self.backend.dtype(dtype)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise TypeError(f"`seed` must be an int or None; got {seed!r}.")
         self.seed = seed
         self.rng = data.host_rng(seed)
         self.layers = []
@@ -69,6 +73,7 @@ class Network:
         self._layout = []  # per layer: [(offset, size, shape), ...]
         self.iterations = 0
         self.epochs_done = 0
+        self.stop_training = False  # set by a callback to end fit() early
 
     # --- building ------------------------------------------------------------------
 
@@ -91,6 +96,11 @@ class Network:
                 f"Network {self.name!r} already has its output layer; stack() must come "
                 f"before output(). Build a new network to change the architecture.")
         layer = registry.get_layer(layer)
+        if any(layer is other for other in self.layers):
+            raise ValueError(f"This {type(layer).__name__} instance is already layer "
+                             f"{[i for i, o in enumerate(self.layers) if o is layer][0]} of "
+                             f"network {self.name!r}; a layer instance holds its own shapes, "
+                             f"so create a new one for each position, e.g. {layer!r}.")
         width = self.layers[-1].output_size if self.layers else self.input_size
         out = layer.build(width)
         layer._output_size = out
@@ -239,7 +249,7 @@ class Network:
 
     def fit(self, x, y, *, epochs=10, batch_size=32, optimizer=None, validation_data=None,
             shuffle=True, record="iteration", validation_freq=1, verbose=0,
-            distributed=False):
+            distributed=False, callbacks=None, on_divergence="raise"):
         """Train by minibatch backpropagation; calling again continues training.
 
         Parameters
@@ -261,8 +271,18 @@ class Network:
         record : {"iteration", "epoch", None}
             Granularity of the history; ``None`` records nothing and computes
             no per-batch loss (the fastest path).
-        verbose : int
-            0 silent, 1 one line per epoch (through ``logging``/stderr).
+        verbose : {0, 1, 2}
+            0 writes nothing, 1 a progress bar per epoch (tqdm, when installed),
+            2 one line per epoch; to stderr, with loss and metrics.
+        callbacks : list of polymlp.callbacks.Callback, optional
+            Called at epoch and batch boundaries (see :mod:`polymlp.callbacks`):
+            ``EarlyStopping``, ``ModelCheckpoint``, ``LearningRateScheduler``...
+        on_divergence : {"raise", "warn"}
+            When the loss or a weight becomes NaN or infinite (checked once per
+            epoch on the device), the network is put back to its last finite
+            weights and :class:`TrainingDivergedError` is raised naming the
+            epoch and iteration, or a ``RuntimeWarning`` is issued and
+            training stops.
         distributed : bool or polymlp.distributed.DataParallel
             Train data-parallel over the MPI processes of ``mpiexec -n N``:
             each rank takes its shard of every global batch of `batch_size`
@@ -281,6 +301,9 @@ class Network:
         validation_freq = _validate.positive_int("validation_freq", validation_freq)
         if not isinstance(shuffle, bool):
             raise TypeError(f"`shuffle` must be True or False; got {shuffle!r}.")
+        verbose = _validate.verbose(verbose)
+        _validate.choice("on_divergence", on_divergence, _divergence.ACTIONS)
+        user_callbacks = _callbacks.check_callbacks(callbacks)
         X = data.check_inputs(x, self.backend, self.dtype, self.input_size)
         Y = data.check_targets(y, self.backend, self.dtype, X.shape[0], self.output_size,
                                self.classification)
@@ -295,19 +318,31 @@ class Network:
                                     self.output_size, self.classification,
                                     name="validation_data[1]")
             val = (Xv, Yv)
+        shown = verbose if dp is None or dp.is_root else 0  # progress on rank 0 only
+        cbs = _callbacks.CallbackList(user_callbacks + _callbacks.progress_callbacks(shown), self)
+        cbs.check_logs(_callbacks.log_keys(record, self.metric_name, val is not None))
         self._set_optimizer(optimizer)
-        if dp is None:
-            return self._train(X, Y, epochs, batch_size, val, shuffle, record, verbose,
-                               validation_freq)
+        cbs.set_params({"epochs": self.epochs_done + epochs, "initial_epoch": self.epochs_done,
+                        "steps": -(-X.shape[0] // batch_size), "samples": X.shape[0],
+                        "batch_size": batch_size,
+                        "keys": _callbacks.log_keys(record, self.metric_name, val is not None)})
         try:
-            dp.setup(self.backend)
-            dp.check_same((X.shape[0], batch_size, epochs, shuffle, self.n_parameters),
-                          "(rows, batch_size, epochs, shuffle, parameters)")
-            self.theta = dp.broadcast(self.theta)
-            return self._train(X, Y, epochs, batch_size, val, shuffle, record,
-                               verbose if dp.is_root else 0, validation_freq, dp)
-        except Exception as exc:  # one failing rank must end the job, never hang it
-            dp.abort(exc)
+            if dp is None:
+                return self._train(X, Y, epochs, batch_size, val, shuffle, record, verbose,
+                                   validation_freq, callbacks=cbs, on_divergence=on_divergence)
+            try:
+                dp.setup(self.backend)
+                dp.check_same((X.shape[0], batch_size, epochs, shuffle, self.n_parameters),
+                              "(rows, batch_size, epochs, shuffle, parameters)")
+                self.theta = dp.broadcast(self.theta)
+                return self._train(X, Y, epochs, batch_size, val, shuffle, record,
+                                   verbose if dp.is_root else 0, validation_freq, dp,
+                                   callbacks=cbs, on_divergence=on_divergence)
+            except Exception as exc:  # one failing rank must end the job, never hang it
+                dp.abort(exc)
+                raise
+        except BaseException:
+            cbs.abort()  # close progress bars on errors and Ctrl-C
             raise
 
     def _set_optimizer(self, optimizer):
@@ -322,14 +357,20 @@ class Network:
         self.opt_state = opt.init(self.theta, xp=self.xp)
 
     def _train(self, X, Y, epochs, batch_size, val, shuffle, record, verbose, val_freq=1,
-               dp=None):
+               dp=None, callbacks=None, on_divergence="raise"):
         xp, n = self.xp, X.shape[0]
         metric = self.metric_name
         hist = History("epoch" if record == "epoch" else "iteration")
         want_loss = record is not None
         y_var = None if self.classification or not want_loss else _variance(Y, xp=xp)
-        theta, state, opt = self.theta, self.opt_state, self.optimizer
+        cbs = callbacks if callbacks is not None else _callbacks.CallbackList([], self)
+        self.stop_training, logs = False, {}
+        cbs.on_train_begin()
         for _ in range(epochs):
+            epoch, start = self.epochs_done, _divergence.snapshot(self)
+            cbs.on_epoch_begin(epoch)
+            # Read after the callbacks, which may change the weights or the optimizer.
+            theta, state, opt = self.theta, self.opt_state, self.optimizer
             if shuffle:
                 perm = self.backend.asarray(self.rng.permutation(n))
                 Xs, Ys = xp.take(X, perm, axis=0), xp.take(Y, perm, axis=0)
@@ -338,6 +379,8 @@ class Network:
             losses, metrics, vlosses, vmetrics, sizes = [], [], [], [], []
             for s in range(0, n, batch_size):
                 e = min(s + batch_size, n)  # the standard leaves out-of-bounds stops undefined
+                if cbs.batch_hooks:
+                    cbs.on_batch_begin(self.iterations + 1, _batch_logs(epoch, s // batch_size, e - s))
                 if dp is None:
                     xb, yb = Xs[s:e, ...], Ys[s:e, ...]
                     grad, loss, out = self._grad(theta, xb, yb, want_loss=want_loss)
@@ -360,6 +403,17 @@ class Network:
                             vl = vm = nan
                         vlosses.append(vl)
                         vmetrics.append(vm)
+                if cbs.batch_hooks:
+                    self.theta, self.opt_state = theta, state
+                    cbs.on_batch_end(self.iterations, _batch_logs(epoch, s // batch_size, e - s))
+                    theta, state = self.theta, self.opt_state
+                    if self.stop_training:
+                        break
+            if not _divergence.finite(xp, theta, losses):  # one host sync per epoch
+                self._diverged(start, X, Y, batch_size, shuffle, hist, record, val, metric,
+                               (losses, metrics, sizes, vlosses, vmetrics), on_divergence,
+                               val_freq, replay=dp is None)
+                break
             self.theta, self.opt_state = theta, state
             self.epochs_done += 1
             if want_loss:
@@ -368,9 +422,22 @@ class Network:
                     metrics = list(dp.allreduce(xp.stack(metrics)))
                 self._record(hist, record, losses, metrics, sizes, vlosses, vmetrics, val, metric,
                              val_freq)
-            if verbose:
-                _log_epoch(self, hist, metric)
+            logs = _callbacks.epoch_logs(hist, record, len(losses), sizes, metric)
+            cbs.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        cbs.on_train_end(logs)
         return hist
+
+    def _diverged(self, start, X, Y, batch_size, shuffle, hist, record, val, metric, lists,
+                  action, val_freq=1, replay=True):
+        """Put back the last finite state, record the epoch up to it, then raise or warn."""
+        div = _divergence.restore_last_finite(self, start, X, Y, batch_size, shuffle,
+                                              self.epochs_done + 1, self.iterations, replay)
+        k = div.steps_kept
+        if record == "iteration" and k:
+            self._record(hist, record, *(values[:k] for values in lists), val, metric, val_freq)
+        _divergence.report(self, div, action, hist)
 
     def _shard_grad(self, dp, theta, Xs, Ys, s, e, want_loss, y_var=None):
         """This rank's share of the global batch gradient, summed over ranks.
@@ -487,19 +554,39 @@ class Network:
             raise TypeError(f"`weights` must be a list of arrays; got {type(weights).__name__}.")
         if len(weights) != len(shapes):
             raise ValueError(f"`weights` has {len(weights)} arrays but the network has "
-                             f"{len(shapes)} parameters (shapes {shapes}).")
+                             f"{len(shapes)} parameters (shapes {shapes}); pass a list shaped "
+                             f"like get_weights(): [W1, b1, W2, b2, ...].")
         host = []
         for i, (w, shape) in enumerate(zip(weights, shapes)):
-            arr = to_numpy(w) if not isinstance(w, (list, tuple)) else data._host(w, "weights")
+            arr = data.host_array(w, f"weights[{i}]")
             if tuple(arr.shape) != shape:
-                raise ValueError(f"`weights[{i}]` has shape {tuple(arr.shape)}; expected {shape}.")
+                raise ValueError(f"`weights[{i}]` has shape {tuple(arr.shape)}; expected {shape} "
+                                 f"(W is (inputs, outputs), b is (outputs,)).")
             host.append(arr)
         flat = data.flat_host(host, self.dtype_name)
         if not bool((abs(flat) < float("inf")).all()):
-            raise ValueError("`weights` contain NaN or infinite values.")
+            raise ValueError("`weights` contain NaN or infinite values (or values too large "
+                             f"for {self.dtype_name}); pass finite weights.")
         self.theta = self.backend.asarray(flat)
         if self.optimizer is not None:
             self.opt_state = self.optimizer.init(self.theta, xp=self.xp)
+
+    def save(self, path, include_optimizer=True):
+        """Save the network to one file, atomically; reload it with :func:`polymlp.load`.
+
+        See :func:`polymlp.serialization.save`. With `include_optimizer` the
+        optimizer state, counters and RNG state are stored too, so ``fit``
+        resumes exactly. Returns the path.
+        """
+        from . import serialization
+
+        return serialization.save(self, path, include_optimizer=include_optimizer)
+
+    def export(self, path):
+        """Write the weights only, as ``.npz`` (keys ``layers.0.W``, ``layers.0.b``, ...)."""
+        from . import serialization
+
+        return serialization.export(self, path)
 
     # --- structure -----------------------------------------------------------------
 
@@ -597,12 +684,5 @@ def _host_values(values, xp):
     return [nan if v is nan else next(host) for v in values]
 
 
-def _log_epoch(net, hist, metric):
-    import logging
-
-    log = logging.getLogger("polymlp")
-    parts = [f"{net.name}: epoch {net.epochs_done}"]
-    for key in ("loss", metric, "val_loss", f"val_{metric}"):
-        if key in hist and hist[key]:
-            parts.append(f"{key} {hist.last(key):.4f}")
-    log.info(" - ".join(parts))
+def _batch_logs(epoch, batch, size):
+    return {"epoch": epoch, "batch": batch, "size": size}
