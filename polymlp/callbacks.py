@@ -398,6 +398,8 @@ class ModelCheckpoint(Callback):
         elif (epoch + 1) % self.every:
             return
         path = self.filepath.format(epoch=epoch + 1, **logs)
+        if not getattr(self.network, "_writes_files", True):
+            return  # another MPI rank than 0: rank 0 writes the same weights
         self.network.save(path, include_optimizer=self.include_optimizer)
         self.saved.append(path)
         log.info("ModelCheckpoint: saved %s after epoch %d.", path, epoch + 1)

@@ -318,7 +318,9 @@ class Network:
                                     self.output_size, self.classification,
                                     name="validation_data[1]")
             val = (Xv, Yv)
-        shown = verbose if dp is None or dp.is_root else 0  # progress on rank 0 only
+        # Under MPI only rank 0 shows progress and writes files (checkpoints).
+        self._writes_files = dp is None or dp.is_root
+        shown = verbose if self._writes_files else 0
         cbs = _callbacks.CallbackList(user_callbacks + _callbacks.progress_callbacks(shown), self)
         cbs.check_logs(_callbacks.log_keys(record, self.metric_name, val is not None))
         self._set_optimizer(optimizer)

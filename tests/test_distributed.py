@@ -31,9 +31,17 @@ def test_ranks_match_single_process(tmp_path, ranks, dtype, rtol):
     multi = _run([os.path.join(HERE, "train.py"), str(tmp_path / "multi"), dtype, "1"], ranks)
     assert multi.returncode == 0, multi.stderr
     ref = numpy.load(tmp_path / "single.rank0.npz")
+    # Checkpoints are written by rank 0 only, and load as the single-process ones.
+    assert [int(numpy.load(tmp_path / f"multi.rank{r}.npz")["checkpoints"])
+            for r in range(ranks)] == [3] + [0] * (ranks - 1)
+    import polymlp as pm
+
+    for a, b in zip(pm.load(tmp_path / "multi.ckpt3.polymlp").get_weights(),
+                    pm.load(tmp_path / "single.ckpt3.polymlp").get_weights()):
+        numpy.testing.assert_allclose(a, b, rtol=rtol, atol=rtol / 10)
     for rank in range(ranks):
         got = numpy.load(tmp_path / f"multi.rank{rank}.npz")
-        for key in ref.files:
+        for key in (k for k in ref.files if k != "checkpoints"):
             numpy.testing.assert_allclose(got[key], ref[key], rtol=rtol, atol=rtol / 10,
                                           err_msg=f"rank {rank}, {key}")
 
