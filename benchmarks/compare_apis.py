@@ -61,6 +61,8 @@ def main(argv=None):
                                                      f"with --quick, print only)")
     parser.add_argument("--quick", action="store_true",
                         help="one run of one epoch on 2,000 rows (a smoke test)")
+    parser.add_argument("--readme", default=None,
+                        help="also put the table into this README's 'comparison' block")
     args = parser.parse_args(argv)
     if args.quick:
         args.repeats, args.epochs = 1, 1
@@ -111,6 +113,11 @@ def main(argv=None):
         with open(out, "w") as fh:
             fh.write(text)
         print(f"wrote {out}", file=sys.stderr)
+    if args.readme:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from readme import splice
+
+        splice(args.readme, "comparison", text.split("\n", 1)[1])  # without its heading
     print(text)
     return 0
 
