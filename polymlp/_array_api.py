@@ -44,8 +44,9 @@ class Backend:
     device : object
         The device arrays are created on (the library's own device object).
     writable : bool
-        Whether arrays can be written in place (false for JAX): gates the
-        in-place fast paths, which are an optimisation only.
+        Whether arrays can be written in place and the namespace takes ``out=``
+        (NumPy, PyTorch; false for JAX): gates the in-place fast path of
+        :mod:`polymlp._fastpath`, which is an optimisation only.
     """
 
     name: str
@@ -72,6 +73,32 @@ class Backend:
     def asarray(self, x, dtype=None):
         """Move `x` (NumPy array, list, or array of this backend) onto this backend."""
         return self.xp.asarray(x, dtype=dtype, device=self.device)
+
+    def jit(self, fn):
+        """`fn` compiled by the backend's tracing compiler (``jax.jit``), else `fn` itself.
+
+        `fn` must be a pure function of pytrees of arrays; it is compiled once per
+        input shape (a training run needs two: the full batch and the epoch's last
+        one). Python scalars among the arguments are passed as arrays, so that a step
+        counter that starts as an int and comes back as an array keeps one version.
+        """
+        if self.name != "jax":
+            return fn
+        import jax  # the one library with a whole-function compiler we use
+
+        compiled = jax.jit(fn)
+        leaves, tree_map = jax.tree_util.tree_leaves, jax.tree_util.tree_map
+
+        def as_array(value):
+            return self.asarray(value) if isinstance(value, (int, float)) else value
+
+        def run(*args):
+            if any(isinstance(v, (int, float)) for v in leaves(args)):
+                args = tree_map(as_array, args)
+            return compiled(*args)
+
+        run.compiled = compiled  # for inspection (tests count its compiled versions)
+        return run
 
     def __repr__(self):
         return f"Backend({self.name!r}, device={self.device!r})"
@@ -184,15 +211,19 @@ def _load_namespace(name, given):
 
 
 def _writable(name, xp):
-    # Only NumPy is known to allow safe in-place writes on arrays we own.
-    # JAX arrays are immutable; torch/cupy could, but the functional path is kept there.
-    return xp is numpy or name == "numpy"
+    # NumPy and PyTorch arrays we own may be written in place, and their namespaces
+    # take the `out=` arguments the fast path uses (PyTorch through array-api-compat).
+    # JAX arrays are immutable; CuPy keeps the functional path (untested in place).
+    return xp is numpy or name in ("numpy", "torch")
 
 
 def _resolve_device(name, xp, device):
     info = xp.__array_namespace_info__()
     if device is None:
-        return info.default_device()
+        default = info.default_device()
+        if default is None:  # JAX says None for "the default placement": name the device
+            default = next((d for d in info.devices() if d is not None), None)
+        return default
     devices = list(info.devices())
     if any(device is d for d in devices):
         return device
@@ -216,6 +247,10 @@ def _resolve_device(name, xp, device):
 
         index = int(text.split(":")[-1]) if any(c.isdigit() for c in text) else 0
         return cupy.cuda.Device(index)
+    if name == "array_api_strict":  # its devices print as "array_api_strict.Device('device1')"
+        for d in devices:
+            if str(d) == f"{type(d).__module__.split('.')[0]}.Device({text!r})":
+                return d
     if name == "jax":
         for i, d in enumerate(devices):
             if text in (f"{d.platform}:{d.id}", d.platform, str(i)):
@@ -252,8 +287,9 @@ def to_numpy(x, dtype=None):
 
 
 def _is_strict_array(x):
-    mod = sys.modules.get("array_api_strict")
-    return mod is not None and isinstance(x, mod.Array)
+    # array_api_strict does not export its Array class (2.x): test the defining module.
+    return sys.modules.get("array_api_strict") is not None and type(x).__module__.startswith(
+        "array_api_strict")
 
 
 def is_host_array(x):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from math import nan
 
-from . import _validate, data, registry
+from . import _fastpath, _validate, data, registry
 from ._array_api import resolve_backend, to_numpy
 from .errors import NotBuiltError
 from .history import History
@@ -68,6 +68,10 @@ class Network:
         self._layout = []  # per layer: [(offset, size, shape), ...]
         self.iterations = 0
         self.epochs_done = 0
+        #: Optional ``callable(flat_grad) -> flat_grad`` applied to every training
+        #: gradient before the optimizer update (e.g. an allreduce across processes).
+        self.grad_hook = None
+        self._compiled = {}  # the pure training step, by (want_loss, optimizer, grad_hook)
 
     # --- building ------------------------------------------------------------------
 
@@ -159,6 +163,13 @@ class Network:
             caches.append(cache)
         return x, caches
 
+    def _infer(self, params, x):
+        """Forward pass for evaluation: the output and caches (only the last one is
+        needed, by :meth:`_output_terms`); in place where the backend allows it."""
+        if self.backend.writable:
+            return _fastpath.infer(self, params, x)
+        return self._forward(params, x)
+
     def _output_terms(self, out, caches, y, want_loss):
         """Loss (or None) and ``dL/d(output)`` or ``dL/dz`` of the output layer."""
         xp, last, loss = self.xp, self.layers[-1], self.loss_fn
@@ -204,8 +215,10 @@ class Network:
     def _predict_raw(self, x):
         outs = []
         params = self._unpack(self.theta)
-        for s in range(0, x.shape[0], _EVAL_CHUNK):
-            out, _ = self._forward(params, x[s:s + _EVAL_CHUNK], training=False)
+        n = x.shape[0]
+        for s in range(0, n, _EVAL_CHUNK):
+            out, _ = self._infer(params, x if n <= _EVAL_CHUNK else
+                                 x[s:min(s + _EVAL_CHUNK, n), ...])
             outs.append(out)
         return outs[0] if len(outs) == 1 else self.xp.concat(outs, axis=0)
 
@@ -215,13 +228,14 @@ class Network:
         params = self._unpack(self.theta)
         n = x.shape[0]
         if n <= _EVAL_CHUNK:
-            out, caches = self._forward(params, x)
+            out, caches = self._infer(params, x)
             loss, _, _ = self._output_terms(out, caches, y, True)
             return loss, self._metric(out, y)
         total_loss, outs = 0.0, []
         for s in range(0, n, _EVAL_CHUNK):
-            xb, yb = x[s:s + _EVAL_CHUNK], y[s:s + _EVAL_CHUNK]
-            out, caches = self._forward(params, xb)
+            stop = min(s + _EVAL_CHUNK, n)
+            xb, yb = x[s:stop, ...], y[s:stop, ...]
+            out, caches = self._infer(params, xb)
             loss, _, _ = self._output_terms(out, caches, yb, True)
             total_loss = total_loss + loss * xb.shape[0]
             outs.append(out)
@@ -295,13 +309,50 @@ class Network:
         self.optimizer = opt
         self.opt_state = opt.init(self.theta, xp=self.xp)
 
+    def _make_step(self, want_loss):
+        """The training step and the parameters and optimizer state it starts from.
+
+        Returns ``(step, theta, state)``; ``step(theta, state, x, y)`` returns
+        ``(theta, state, loss, metric)`` (loss and metric are 0-d arrays, or None
+        unless `want_loss`). A step is: flat gradient of the batch loss, then
+        :attr:`grad_hook` if set, then the optimizer update. On writable backends
+        the in-place twin from :mod:`polymlp._fastpath` does the same arithmetic;
+        elsewhere the pure step runs, compiled where the backend has a compiler.
+        """
+        fast = _fastpath.make_step(self, want_loss)
+        if fast is not None:
+            return fast
+        key = (want_loss, self.optimizer, self.grad_hook)
+        if key not in self._compiled:  # kept across fit() calls: compiling is not free
+            self._compiled = {key: self._pure_step(want_loss)}
+        return self._compiled[key], self.theta, self.opt_state
+
+    def _pure_step(self, want_loss):
+        """The functional step; on JAX compiled once by ``Backend.jit`` (optimizers are pure)."""
+        xp, opt, hook, jit = self.xp, self.optimizer, self.grad_hook, self.backend.jit
+
+        def gradient(theta, x, y):
+            grad, loss, out = self._grad(theta, x, y, want_loss=want_loss)
+            return grad, loss, (self._metric(out, y) if want_loss else None)
+
+        def update(theta, grad, state):
+            return opt.update(theta, grad, state, xp=xp)
+
+        # Layers that draw host randomness in training cannot be traced once and replayed.
+        traceable = _fastpath.deterministic_layers(self.layers)
+        if traceable and hook is None:
+            return jit(_compose_step(gradient, update, None))
+        # The hook (an allreduce, say) runs uncompiled between the compiled halves.
+        return _compose_step(jit(gradient) if traceable else gradient, jit(update), hook)
+
     def _train(self, X, Y, epochs, batch_size, val, shuffle, record, verbose, val_freq=1):
         xp, n = self.xp, X.shape[0]
         metric = self.metric_name
         hist = History("epoch" if record == "epoch" else "iteration")
         want_loss = record is not None
-        theta, state, opt = self.theta, self.opt_state, self.optimizer
+        step, theta, state = self._make_step(want_loss)
         for _ in range(epochs):
+            Xs = Ys = None  # drop last epoch's shuffled copy before making the next one
             if shuffle:
                 perm = self.backend.asarray(self.rng.permutation(n))
                 Xs, Ys = xp.take(X, perm, axis=0), xp.take(Y, perm, axis=0)
@@ -309,14 +360,14 @@ class Network:
                 Xs, Ys = X, Y
             losses, metrics, vlosses, vmetrics, sizes = [], [], [], [], []
             for s in range(0, n, batch_size):
-                xb, yb = Xs[s:s + batch_size], Ys[s:s + batch_size]
-                grad, loss, out = self._grad(theta, xb, yb, want_loss=want_loss)
-                theta, state = opt.update(theta, grad, state, xp=xp)
+                stop = min(s + batch_size, n)  # strict Array API: no out-of-range stops
+                xb, yb = Xs[s:stop, ...], Ys[s:stop, ...]
+                theta, state, loss, acc = step(theta, state, xb, yb)
                 self.iterations += 1
                 if want_loss:
                     # Kept as device arrays: converted once per epoch, never per batch.
                     losses.append(loss)
-                    metrics.append(self._metric(out, yb))
+                    metrics.append(acc)
                     sizes.append(xb.shape[0])
                     if val is not None and record == "iteration":
                         if self.iterations % val_freq == 0 or s + batch_size >= n:
@@ -483,8 +534,7 @@ class Network:
             net.iterations, net.epochs_done = self.iterations, self.epochs_done
             if self.optimizer is not None:
                 net.optimizer = registry.get_optimizer(registry.to_config(self.optimizer))
-                net.opt_state = {k: (target.asarray(to_numpy(v)) if not isinstance(v, (int, float))
-                                     else v) for k, v in self.opt_state.items()}
+                net.opt_state = {k: _state_value(v, target) for k, v in self.opt_state.items()}
         return net
 
     def summary(self, print_fn=print):
@@ -517,6 +567,28 @@ def r2_score(y_hat, y, /, *, xp):
     ss_tot = xp.sum((y - xp.mean(y, axis=0)) ** 2, axis=0)
     safe = xp.where(ss_tot > 0, ss_tot, 1.0)
     return xp.mean(xp.where(ss_tot > 0, 1.0 - ss_res / safe, xp.where(ss_res > 0, 0.0, 1.0)))
+
+
+def _compose_step(gradient, update, hook):
+    """``step(theta, state, x, y)``: gradient, then `hook` (if any), then update."""
+    def step(theta, state, x, y):
+        grad, loss, metric = gradient(theta, x, y)
+        if hook is not None:
+            grad = hook(grad)
+        theta, state = update(theta, grad, state)
+        return theta, state, loss, metric
+    return step
+
+
+def _state_value(value, target):
+    """An optimizer state entry moved to `target`; 0-d integers (a step counter
+    that came back from a compiled step as an array) become Python ints again."""
+    if isinstance(value, (int, float)):
+        return value
+    host = to_numpy(value)
+    if host.ndim == 0 and host.dtype.kind in "iu":
+        return int(host)
+    return target.asarray(host)
 
 
 def _host_values(values, xp):
