@@ -97,6 +97,9 @@ class _FlatStep:
         self.softmax_ce = (_is_plain_dense(last) and type(last.activation) is Softmax
                            and type(net.loss_fn) is CrossEntropy)
         self.inplace_update = has_inplace_update(net.optimizer)
+        self.sum, self.max = net.backend.reductions()
+        self.hidden = self.plan[:-1]
+        self.backward_plan = list(enumerate(self.plan))[::-1]
 
     def bind(self):
         return self.step, self.theta, self.state
@@ -107,7 +110,7 @@ class _FlatStep:
         """Caches of every layer but the last, and the last layer's input."""
         xp, rng, maximum = self.xp, self.net.rng, self.xp.maximum
         caches = []
-        for dense, kind, layer, p, _ in self.plan[:-1]:
+        for dense, kind, layer, p, _ in self.hidden:
             if dense:
                 z = x @ p[0]
                 z += p[1]
@@ -139,17 +142,17 @@ class _FlatStep:
         if self.softmax_ce:
             z = x @ p[0]
             z += p[1]
-            z -= xp.max(z, axis=-1, keepdims=True)  # the shifted logits of log_softmax
+            z -= self.max(z, axis=-1, keepdims=True)  # the shifted logits of log_softmax
             if want_loss:
                 e = xp.exp(z)
-                s = xp.sum(e, axis=-1, keepdims=True)
+                s = self.sum(e, axis=-1, keepdims=True)
                 loss = -xp.sum(y * (z - xp.log(s))) / n
                 e /= s
                 metric = net._metric(e, y)
                 delta = e - y
             else:
                 e = xp.exp(z, out=z)
-                e /= xp.sum(e, axis=-1, keepdims=True)
+                e /= self.sum(e, axis=-1, keepdims=True)
                 e -= y
                 delta = e
             delta /= n  # the fused gradient (y_hat - y) / n
@@ -173,10 +176,9 @@ class _FlatStep:
     def _backward(self, caches, grad, is_delta):
         """Write the flat gradient into ``self.grad``; `grad` is dL/d(output) or dL/dz."""
         xp = self.xp
-        matmul, total = xp.matmul, xp.sum
+        matmul, total = xp.matmul, self.sum
         owned = True  # whether `grad` is an array this step made (safe to scale in place)
-        for i in range(len(self.plan) - 1, -1, -1):
-            dense, kind, layer, p, g = self.plan[i]
+        for i, (dense, kind, layer, p, g) in self.backward_plan:
             cache = caches[i]
             if dense:
                 if is_delta:
