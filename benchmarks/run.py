@@ -73,8 +73,14 @@ def cpu_implementations(workload):
 
 # --- running workers ------------------------------------------------------------------
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+_threads = None  # --threads: the same thread count for every library, or None (their defaults)
+
+
 def _env():
     env = dict(os.environ)
+    if _threads:
+        env.update({name: str(_threads) for name in THREAD_VARIABLES})
     # Benchmark the polymlp of this checkout, whatever is installed.
     env["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in [env.get("PYTHONPATH")] if p])
     return env
@@ -440,8 +446,14 @@ def main(argv=None):
                     help="timed rounds per workload (default 5; 1 with --quick)")
     ap.add_argument("--sections", default=",".join(SECTIONS),
                     help=f"comma-separated subset of {','.join(SECTIONS)}")
-    ap.add_argument("--out", default="benchmark-results.json", help="JSON file to write")
+    ap.add_argument("--out", default=os.path.join(HERE, "results", "latest.json"),
+                    help="JSON file to write (default benchmarks/results/latest.json)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="set OMP/OpenBLAS/MKL thread counts for every run (default: leave "
+                         "each library's default)")
     args = ap.parse_args(argv)
+    global _threads
+    _threads = args.threads
     args.repeats = args.repeats or (1 if args.quick else 5)
     args.warmup = not args.quick
     args.epochs_for = lambda name: 1 if args.quick else None
@@ -455,6 +467,7 @@ def main(argv=None):
 
     started = time.time()
     res = {"machine": machine(), "quick": args.quick, "repeats": args.repeats,
+           "threads": args.threads,
            "load_before": os.getloadavg() if hasattr(os, "getloadavg") else None}
     if "w1" in sections:
         res["w1"] = {name: training_section(name, cpu_implementations(name), args, log)
@@ -472,6 +485,7 @@ def main(argv=None):
     res["targets"] = targets(res, args.quick)
     res["seconds"] = time.time() - started
     res["load_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as fh:
         json.dump(res, fh, indent=1)
     print(tables(res))

@@ -1,4 +1,4 @@
-"""The in-place training step for backends whose arrays can be written (NumPy).
+"""The in-place training step for backends whose arrays can be written (NumPy, PyTorch).
 
 It computes what :meth:`Network._grad` followed by ``Optimizer.update``
 computes, in the same order of operations, but writes instead of allocating:
