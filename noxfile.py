@@ -101,3 +101,16 @@ def mpi(session):
     session.install(*TEST_DEPS, *PINS["mpi"])
     session.run("pytest", "tests/test_distributed.py", *session.posargs,
                 env={"POLYMLP_TEST_BACKENDS": "numpy"})
+
+
+@nox.session
+def bench(session):
+    """The benchmark suite in quick mode (one epoch, one round): keeps benchmarks/ working.
+
+    Not in the default sessions: CI calls it explicitly. Pass options through, e.g.
+    ``nox -s bench -- --sections w1,w2``; the full suite is
+    ``python benchmarks/run.py`` (see benchmarks/README.md).
+    """
+    session.install(".", "scikit-learn==1.9.1", *PINS["torch"], *PINS["jax"], *PINS["array_api_strict"])
+    session.run("python", "benchmarks/run.py", "--quick",
+                "--out", f"{session.create_tmp()}/bench-quick.json", *session.posargs)

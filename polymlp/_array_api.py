@@ -45,8 +45,9 @@ class Backend:
     device : object
         The device arrays are created on (the library's own device object).
     writable : bool
-        Whether arrays can be written in place (false for JAX): gates the
-        in-place fast paths, which are an optimisation only.
+        Whether arrays can be written in place and the namespace takes ``out=``
+        (NumPy, PyTorch; false for JAX): gates the in-place fast path of
+        :mod:`polymlp._fastpath`, which is an optimisation only.
     """
 
     name: str
@@ -73,6 +74,52 @@ class Backend:
     def asarray(self, x, dtype=None):
         """Move `x` (NumPy array, list, or array of this backend) onto this backend."""
         return self.xp.asarray(x, dtype=dtype, device=self.device)
+
+    def reductions(self):
+        """``(sum, max)`` taking ``(x, axis=, keepdims=)`` (``sum`` also ``out=``).
+
+        The namespace's own functions, except on NumPy: there the ufunc
+        reductions that ``numpy.sum``/``numpy.max`` call (same results) skip
+        about a microsecond of argument handling per call, which matters for
+        small layers in the training loop.
+        """
+        if self.xp is numpy:
+            return numpy.add.reduce, numpy.maximum.reduce
+        return self.xp.sum, self.xp.max
+
+    def jit(self, fn):
+        """`fn` compiled by the backend's tracing compiler (``jax.jit``), else `fn` itself.
+
+        `fn` must be a pure function of pytrees of arrays; it is compiled once per
+        input shape (a training run needs two: the full batch and the epoch's last
+        one). Python scalars among the arguments are passed as arrays, so that a step
+        counter that starts as an int and comes back as an array keeps one version.
+        """
+        if self.name != "jax":
+            return fn
+        import jax  # the one library with a whole-function compiler we use
+
+        compiled = jax.jit(fn)
+        leaves, tree_map = jax.tree_util.tree_leaves, jax.tree_util.tree_map
+
+        defaults = self.xp.__array_namespace_info__().default_dtypes(device=self.device)
+
+        def as_array(value):
+            # An explicit dtype makes a "strong" array: JAX would give a weakly typed one,
+            # a second compiled version and other rounding than the arrays it returns.
+            if isinstance(value, int):
+                return self.asarray(value, dtype=defaults["integral"])
+            if isinstance(value, float):
+                return self.asarray(value, dtype=defaults["real floating"])
+            return value
+
+        def run(*args):
+            if any(isinstance(v, (int, float)) for v in leaves(args)):
+                args = tree_map(as_array, args)
+            return compiled(*args)
+
+        run.compiled = compiled  # for inspection (tests count its compiled versions)
+        return run
 
     def __repr__(self):
         return f"Backend({self.name!r}, device={self.device!r})"
@@ -202,9 +249,10 @@ def _load_namespace(name, given):
 
 
 def _writable(name, xp):
-    # Only NumPy is known to allow safe in-place writes on arrays we own.
-    # JAX arrays are immutable; torch/cupy could, but the functional path is kept there.
-    return xp is numpy or name == "numpy"
+    # NumPy and PyTorch arrays we own may be written in place, and their namespaces
+    # take the `out=` arguments the fast path uses (PyTorch through array-api-compat).
+    # JAX arrays are immutable; CuPy keeps the functional path (untested in place).
+    return xp is numpy or name in ("numpy", "torch")
 
 
 def _resolve_device(name, xp, device):
@@ -239,6 +287,10 @@ def _resolve_device(name, xp, device):
 
         index = int(text.split(":")[-1]) if any(c.isdigit() for c in text) else 0
         return cupy.cuda.Device(index)
+    if name == "array_api_strict":  # its devices print as "array_api_strict.Device('device1')"
+        for d in devices:
+            if str(d) == f"{type(d).__module__.split('.')[0]}.Device({text!r})":
+                return d
     if name == "jax":
         for i, d in enumerate(devices):
             if text in (f"{d.platform}:{d.id}", d.platform, str(i)):

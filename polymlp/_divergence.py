@@ -64,11 +64,13 @@ def finite(xp, theta, losses):
 
 
 def restore_last_finite(net, snap, X, Y, batch_size, shuffle, epoch, last_iteration,
-                        replay=True):
+                        replay=True, want_loss=True):
     """Replay the epoch from `snap`, leave the last finite state in `net`, describe the failure.
 
     Without `replay` (e.g. data-parallel training, whose steps a single rank
-    cannot redo alone) the state of the epoch's start is restored.
+    cannot redo alone) the state of the epoch's start is restored. The replay
+    runs the network's pure step, built as in training (`want_loss` as there),
+    so that a compiled backend repeats the same arithmetic.
     """
     xp = net.xp
     net.rng.bit_generator.state = snap.rng_state
@@ -80,15 +82,15 @@ def restore_last_finite(net, snap, X, Y, batch_size, shuffle, epoch, last_iterat
         perm = net.backend.asarray(net.rng.permutation(n))
         X, Y = xp.take(X, perm, axis=0), xp.take(Y, perm, axis=0)
     found = None
+    step = net._pure_step(want_loss) if n else None
     for s in range(0, n, batch_size):
         if it >= last_iteration:
             break
         xb, yb = X[s:min(s + batch_size, n), ...], Y[s:min(s + batch_size, n), ...]
-        grad, loss, _ = net._grad(theta, xb, yb, want_loss=True)
-        if not bool(xp.isfinite(loss)):
+        new_theta, new_state, loss, _ = step(theta, state, xb, yb)
+        if loss is not None and not bool(xp.isfinite(loss)):
             found = (it + 1, "loss")
             break
-        new_theta, new_state = net.optimizer.update(theta, grad, state, xp=xp)
         if not bool(xp.all(xp.isfinite(new_theta))):
             found = (it + 1, "weights")
             break

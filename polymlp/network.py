@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from math import nan
 
-from . import _divergence, _validate, data, registry
+from . import _divergence, _fastpath, _validate, data, registry
 from . import callbacks as _callbacks
 from . import distributed as _distributed
 from ._array_api import resolve_backend, to_numpy
@@ -74,6 +74,10 @@ class Network:
         self.iterations = 0
         self.epochs_done = 0
         self.stop_training = False  # set by a callback to end fit() early
+        #: Optional ``callable(flat_grad) -> flat_grad`` applied to every training
+        #: gradient before the optimizer update (e.g. gradient clipping).
+        self.grad_hook = None
+        self._compiled = {}  # the pure training step, by (want_loss, optimizer, grad_hook)
 
     # --- building ------------------------------------------------------------------
 
@@ -170,6 +174,13 @@ class Network:
             caches.append(cache)
         return x, caches
 
+    def _infer(self, params, x):
+        """Forward pass for evaluation: the output and caches (only the last one is
+        needed, by :meth:`_output_terms`); in place where the backend allows it."""
+        if self.backend.writable:
+            return _fastpath.infer(self, params, x)
+        return self._forward(params, x)
+
     def _output_terms(self, out, caches, y, want_loss):
         """Loss (or None) and ``dL/d(output)`` or ``dL/dz`` of the output layer."""
         xp, last, loss = self.xp, self.layers[-1], self.loss_fn
@@ -222,7 +233,8 @@ class Network:
         params = self._unpack(self.theta)
         n = x.shape[0]
         for s in range(0, n, _EVAL_CHUNK):
-            out, _ = self._forward(params, x[s:min(s + _EVAL_CHUNK, n), ...], training=False)
+            out, _ = self._infer(params, x if n <= _EVAL_CHUNK else
+                                 x[s:min(s + _EVAL_CHUNK, n), ...])
             outs.append(out)
         return outs[0] if len(outs) == 1 else self.xp.concat(outs, axis=0)
 
@@ -232,14 +244,14 @@ class Network:
         params = self._unpack(self.theta)
         n = x.shape[0]
         if n <= _EVAL_CHUNK:
-            out, caches = self._forward(params, x)
+            out, caches = self._infer(params, x)
             loss, _, _ = self._output_terms(out, caches, y, True)
             return loss, self._metric(out, y)
         total_loss, outs = 0.0, []
         for s in range(0, n, _EVAL_CHUNK):
             e = min(s + _EVAL_CHUNK, n)  # the standard leaves out-of-bounds stops undefined
             xb, yb = x[s:e, ...], y[s:e, ...]
-            out, caches = self._forward(params, xb)
+            out, caches = self._infer(params, xb)
             loss, _, _ = self._output_terms(out, caches, yb, True)
             total_loss = total_loss + loss * xb.shape[0]
             outs.append(out)
@@ -358,6 +370,44 @@ class Network:
         self.optimizer = opt
         self.opt_state = opt.init(self.theta, xp=self.xp)
 
+    def _make_step(self, want_loss, y_var=None):
+        """The training step and the parameters and optimizer state it starts from.
+
+        Returns ``(step, theta, state)``; ``step(theta, state, x, y)`` returns
+        ``(theta, state, loss, metric)`` (loss and metric are 0-d arrays, or None
+        unless `want_loss`). A step is: flat gradient of the batch loss, then
+        :attr:`grad_hook` if set, then the optimizer update. On writable backends
+        the in-place twin from :mod:`polymlp._fastpath` does the same arithmetic;
+        elsewhere the pure step runs, compiled where the backend has a compiler.
+        """
+        fast = _fastpath.make_step(self, want_loss, y_var)
+        if fast is not None:
+            return fast
+        # y_var is baked into a compiled step: key on the array itself (it stays alive here).
+        key = (want_loss, self.optimizer, self.grad_hook, None if y_var is None else id(y_var))
+        if key not in self._compiled:  # kept across fit() calls: compiling is not free
+            self._compiled = {key: self._pure_step(want_loss, y_var)}
+        return self._compiled[key], self.theta, self.opt_state
+
+    def _pure_step(self, want_loss, y_var=None):
+        """The functional step; on JAX compiled once by ``Backend.jit`` (optimizers are pure)."""
+        xp, opt, hook, jit = self.xp, self.optimizer, self.grad_hook, self.backend.jit
+
+        def gradient(theta, x, y):
+            grad, loss, out = self._grad(theta, x, y, want_loss=want_loss)
+            return grad, loss, (self._metric(out, y, y_var) if want_loss else None)
+
+        def update(theta, grad, state):
+            new_theta, new_state = opt.update(theta, grad, state, xp=xp)
+            return _keep_dtypes(new_theta, new_state, theta, state, xp)
+
+        # Layers that draw host randomness in training cannot be traced once and replayed.
+        traceable = _fastpath.deterministic_layers(self.layers)
+        if traceable and hook is None:
+            return jit(_compose_step(gradient, update, None))
+        # The hook (an allreduce, say) runs uncompiled between the compiled halves.
+        return _compose_step(jit(gradient) if traceable else gradient, jit(update), hook)
+
     def _train(self, X, Y, epochs, batch_size, val, shuffle, record, verbose, val_freq=1,
                dp=None, callbacks=None, on_divergence="raise"):
         xp, n = self.xp, X.shape[0]
@@ -371,8 +421,13 @@ class Network:
         for _ in range(epochs):
             epoch, start = self.epochs_done, _divergence.snapshot(self)
             cbs.on_epoch_begin(epoch)
-            # Read after the callbacks, which may change the weights or the optimizer.
-            theta, state, opt = self.theta, self.opt_state, self.optimizer
+            # Made after the callbacks, which may change the weights or the optimizer.
+            # Data-parallel training takes the pure step on its shards (see _shard_grad).
+            if dp is None:
+                step, theta, state = self._make_step(want_loss, y_var)
+            else:
+                theta, state, opt = self.theta, self.opt_state, self.optimizer
+            Xs = Ys = None  # drop last epoch's shuffled copy before making the next one
             if shuffle:
                 perm = self.backend.asarray(self.rng.permutation(n))
                 Xs, Ys = xp.take(X, perm, axis=0), xp.take(Y, perm, axis=0)
@@ -385,12 +440,11 @@ class Network:
                     cbs.on_batch_begin(self.iterations + 1, _batch_logs(epoch, s // batch_size, e - s))
                 if dp is None:
                     xb, yb = Xs[s:e, ...], Ys[s:e, ...]
-                    grad, loss, out = self._grad(theta, xb, yb, want_loss=want_loss)
-                    score = self._metric(out, yb, y_var) if want_loss else None
+                    theta, state, loss, score = step(theta, state, xb, yb)
                 else:
                     grad, loss, score = self._shard_grad(dp, theta, Xs, Ys, s, e, want_loss,
                                                          y_var)
-                theta, state = opt.update(theta, grad, state, xp=xp)
+                    theta, state = opt.update(theta, grad, state, xp=xp)
                 self.iterations += 1
                 if want_loss:
                     # Kept as device arrays: converted once per epoch, never per batch.
@@ -408,6 +462,8 @@ class Network:
                 if cbs.batch_hooks:
                     self.theta, self.opt_state = theta, state
                     cbs.on_batch_end(self.iterations, _batch_logs(epoch, s // batch_size, e - s))
+                    if self.theta is not theta and dp is None:  # a callback set new weights
+                        step, theta, state = self._make_step(want_loss, y_var)
                     theta, state = self.theta, self.opt_state
                     if self.stop_training:
                         break
@@ -435,7 +491,8 @@ class Network:
                   action, val_freq=1, replay=True):
         """Put back the last finite state, record the epoch up to it, then raise or warn."""
         div = _divergence.restore_last_finite(self, start, X, Y, batch_size, shuffle,
-                                              self.epochs_done + 1, self.iterations, replay)
+                                              self.epochs_done + 1, self.iterations, replay,
+                                              want_loss=True)
         k = div.steps_kept
         if record == "iteration" and k:
             self._record(hist, record, *(values[:k] for values in lists), val, metric, val_freq)
@@ -632,8 +689,7 @@ class Network:
             net.iterations, net.epochs_done = self.iterations, self.epochs_done
             if self.optimizer is not None:
                 net.optimizer = registry.get_optimizer(registry.to_config(self.optimizer))
-                net.opt_state = {k: (target.asarray(to_numpy(v)) if not isinstance(v, (int, float))
-                                     else v) for k, v in self.opt_state.items()}
+                net.opt_state = {k: _state_value(v, target) for k, v in self.opt_state.items()}
         return net
 
     def summary(self, print_fn=print):
@@ -654,6 +710,10 @@ class Network:
         if print_fn is not None:
             print_fn(text)
         return text
+
+    def __getstate__(self):
+        # Compiled steps are local functions (they do not pickle); rebuilt on demand.
+        return {**self.__dict__, "_compiled": {}}
 
     def __repr__(self):
         sizes = "-".join(str(s) for s in [self.input_size] + [layer.output_size for layer in self.layers])
@@ -677,6 +737,45 @@ def r2_score(y_hat, y, /, *, xp, y_var=None):
     # A constant target scores 1 when predicted exactly and 0 otherwise (as scikit-learn).
     constant = xp.astype(ss_res == 0, ss_res.dtype)
     return xp.mean(xp.where(ss_tot > 0, 1.0 - ss_res / safe, constant))
+
+
+def _keep_dtypes(new_theta, new_state, theta, state, xp):
+    """Cast updated arrays back to their input dtypes.
+
+    Under ``jax.jit`` with x64 on, a step counter returned by the previous
+    compiled step is a 64-bit array, and ``beta ** t`` would silently promote
+    float32 parameters to float64. The dtypes are static, so this costs nothing
+    when they already agree.
+    """
+    if new_theta.dtype != theta.dtype:
+        new_theta = xp.astype(new_theta, theta.dtype)
+    for key, value in new_state.items():
+        old = state.get(key)
+        if hasattr(old, "dtype") and hasattr(value, "dtype") and value.dtype != old.dtype:
+            new_state = {**new_state, key: xp.astype(value, old.dtype)}
+    return new_theta, new_state
+
+
+def _compose_step(gradient, update, hook):
+    """``step(theta, state, x, y)``: gradient, then `hook` (if any), then update."""
+    def step(theta, state, x, y):
+        grad, loss, metric = gradient(theta, x, y)
+        if hook is not None:
+            grad = hook(grad)
+        theta, state = update(theta, grad, state)
+        return theta, state, loss, metric
+    return step
+
+
+def _state_value(value, target):
+    """An optimizer state entry moved to `target`; 0-d integers (a step counter
+    that came back from a compiled step as an array) become Python ints again."""
+    if isinstance(value, (int, float)):
+        return value
+    host = to_numpy(value)
+    if host.ndim == 0 and host.dtype.kind in "iu":
+        return int(host)
+    return target.asarray(host)
 
 
 def _host_values(values, xp):

@@ -6,6 +6,11 @@ writes into its inputs, so the same code runs on immutable JAX arrays and
 can be compiled as part of a whole training step.  The step counter ``t`` is
 a Python int in eager mode (cheap scalar math); under ``jax.jit`` it becomes
 a traced array and the same expressions still hold.
+
+An optimizer may also offer ``update_inplace``, the same rule written into
+the parameter and state arrays (used only where the backend's arrays are
+writable, see :mod:`polymlp._fastpath`); it must give the same numbers as
+``update``, and the tests check that it does.
 """
 
 
@@ -30,6 +35,11 @@ class Optimizer(Configurable):
         """Return ``(new_params, new_state)`` after one step along `grads`."""
         raise NotImplementedError
 
+    #: Optional: ``update_inplace(params, grads, state, /, *, xp, work) -> new_state``
+    #: performs :meth:`update` by writing into `params` and the state's arrays
+    #: (`work` is a scratch array like `params`). ``None`` means not offered.
+    update_inplace = None
+
 
 class GradientDescent(Optimizer):
     """Plain gradient descent: ``p <- p - learning_rate * g``."""
@@ -41,6 +51,11 @@ class GradientDescent(Optimizer):
 
     def update(self, params, grads, state, /, *, xp):
         return params - self.learning_rate * grads, {"t": state["t"] + 1}
+
+    def update_inplace(self, params, grads, state, /, *, xp, work):
+        xp.multiply(grads, self.learning_rate, out=work)
+        params -= work
+        return {"t": state["t"] + 1}
 
 
 class Momentum(Optimizer):
@@ -66,6 +81,19 @@ class Momentum(Optimizer):
         v = self.momentum * state["velocity"] + grads
         step = grads + self.momentum * v if self.nesterov else v
         return params - self.learning_rate * step, {"t": state["t"] + 1, "velocity": v}
+
+    def update_inplace(self, params, grads, state, /, *, xp, work):
+        v = state["velocity"]
+        v *= self.momentum
+        v += grads
+        if self.nesterov:
+            xp.multiply(v, self.momentum, out=work)
+            work += grads
+            work *= self.learning_rate
+        else:
+            xp.multiply(v, self.learning_rate, out=work)
+        params -= work
+        return {"t": state["t"] + 1, "velocity": v}
 
 
 class Adam(Optimizer):
@@ -96,6 +124,26 @@ class Adam(Optimizer):
         denom = xp.sqrt(v) / bc2_sqrt + self.epsilon
         new = params - (self.learning_rate / bc1) * (m / denom)
         return new, {"t": t, "m": m, "v": v}
+
+    def update_inplace(self, params, grads, state, /, *, xp, work):
+        # The operations of `update`, one pass each, in the same order (same rounding).
+        t = state["t"] + 1
+        b1, b2 = self.beta1, self.beta2
+        m, v = state["m"], state["v"]
+        m *= b1
+        xp.multiply(grads, 1.0 - b1, out=work)
+        m += work
+        v *= b2
+        xp.multiply(grads, grads, out=work)
+        work *= 1.0 - b2
+        v += work
+        xp.sqrt(v, out=work)
+        work /= (1.0 - b2 ** t) ** 0.5
+        work += self.epsilon
+        xp.divide(m, work, out=work)
+        work *= self.learning_rate / (1.0 - b1 ** t)
+        params -= work
+        return {"t": t, "m": m, "v": v}
 
 
 BUILTINS = {cls.name: cls for cls in (GradientDescent, Momentum, Adam)}
