@@ -11,7 +11,9 @@ import subprocess
 
 import nox
 
-nox.options.sessions = ["numpy", "array_api_strict", "torch", "jax", "cupy", "mpi"]
+# Plain `nox` (the README's test command, and CI) runs all of these.
+nox.options.sessions = ["numpy", "array_api_strict", "torch", "jax", "cupy", "mpi", "plugins",
+                        "bench"]
 nox.options.reuse_existing_virtualenvs = True
 
 PINS = {
@@ -22,11 +24,13 @@ PINS = {
     "mpi": ["mpi4py==4.1.2", "mpich==5.0.2"],
 }
 TEST_DEPS = [".[test,plot,sklearn]"]
+# Tests train tiny nets: one BLAS/OpenMP thread is faster there, and steadier on a busy machine.
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def _run_tests(session, backends):
     session.install(*TEST_DEPS)
-    session.run("pytest", *session.posargs, env={"POLYMLP_TEST_BACKENDS": backends})
+    session.run("pytest", *session.posargs, env={"POLYMLP_TEST_BACKENDS": backends, **ONE_THREAD})
 
 
 @nox.session
@@ -76,8 +80,6 @@ def plugins(session):
             session.run("pytest", str(package / "tests"), *session.posargs)
 
 
-nox.options.sessions.append("plugins")
-
 
 def _has_cuda():
     if shutil.which("nvidia-smi") is None:
@@ -107,7 +109,7 @@ def mpi(session):
 def bench(session):
     """The benchmark suite in quick mode (one epoch, one round): keeps benchmarks/ working.
 
-    Not in the default sessions: CI calls it explicitly. Pass options through, e.g.
+    Timings here are not checked (speed is never a test). Pass options through, e.g.
     ``nox -s bench -- --sections w1,w2``; the full suite is
     ``python benchmarks/run.py`` (see benchmarks/README.md).
     """
