@@ -325,7 +325,11 @@ class Network:
         key = (want_loss, self.optimizer, self.grad_hook)
         if key not in self._compiled:  # kept across fit() calls: compiling is not free
             self._compiled = {key: self._pure_step(want_loss)}
-        return self._compiled[key], self.theta, self.opt_state
+        state = self.opt_state
+        if self.backend.compiles:  # the counter comes back as an array: start as one
+            state = {k: self.backend.asarray(v) if isinstance(v, (int, float)) else v
+                     for k, v in state.items()}
+        return self._compiled[key], self.theta, state
 
     def _pure_step(self, want_loss):
         """The functional step; on JAX compiled once by ``Backend.jit`` (optimizers are pure)."""
@@ -351,6 +355,7 @@ class Network:
         hist = History("epoch" if record == "epoch" else "iteration")
         want_loss = record is not None
         step, theta, state = self._make_step(want_loss)
+        rows = _batch_slicer(self.backend, batch_size)
         for _ in range(epochs):
             Xs = Ys = None  # drop last epoch's shuffled copy before making the next one
             if shuffle:
@@ -360,8 +365,7 @@ class Network:
                 Xs, Ys = X, Y
             losses, metrics, vlosses, vmetrics, sizes = [], [], [], [], []
             for s in range(0, n, batch_size):
-                stop = min(s + batch_size, n)  # strict Array API: no out-of-range stops
-                xb, yb = Xs[s:stop, ...], Ys[s:stop, ...]
+                xb, yb = rows(Xs, Ys, s, min(s + batch_size, n))
                 theta, state, loss, acc = step(theta, state, xb, yb)
                 self.iterations += 1
                 if want_loss:
@@ -567,6 +571,29 @@ def r2_score(y_hat, y, /, *, xp):
     ss_tot = xp.sum((y - xp.mean(y, axis=0)) ** 2, axis=0)
     safe = xp.where(ss_tot > 0, ss_tot, 1.0)
     return xp.mean(xp.where(ss_tot > 0, 1.0 - ss_res / safe, xp.where(ss_res > 0, 0.0, 1.0)))
+
+
+def _batch_slicer(backend, size):
+    """``rows(X, Y, start, stop)``: rows ``start:stop`` of `X` and `Y`.
+
+    Plain slices (views on NumPy), except where the backend compiles (JAX):
+    there each slice is a dispatch costing more than the compiled step itself,
+    so a full batch of both arrays is one compiled gather at a traced offset.
+    """
+    xp = backend.xp
+
+    def gather(X, Y, start):
+        index = start + xp.arange(size)
+        return xp.take(X, index, axis=0), xp.take(Y, index, axis=0)
+
+    compiled = backend.jit(gather)
+
+    def rows(X, Y, start, stop):
+        if backend.compiles and stop - start == size:
+            return compiled(X, Y, start)
+        return X[start:stop, ...], Y[start:stop, ...]
+
+    return rows
 
 
 def _compose_step(gradient, update, hook):
