@@ -185,7 +185,7 @@ def _samples(workload, spec):
 
 def memory_section(args, log):
     impls = ["reference", "polymlp-numpy"]
-    epochs = args.epochs_for("w2")
+    epochs = wl.spec("w2", args.epochs_for("w2"))["epochs"]
     jobs = [(impl, (lambda impl=impl: worker("train", impl, "w2", "--epochs", epochs, "--memory")))
             for impl in impls]
     log("memory: peak traced memory of W2 training (tracemalloc), untimed runs")
@@ -465,29 +465,34 @@ def main(argv=None):
     def log(text):
         print(text, file=sys.stderr, flush=True)
 
+    def save():  # after every section, so that a failure keeps what was measured
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out, "w") as fh:
+            json.dump(res, fh, indent=1)
+
     started = time.time()
     res = {"machine": machine(), "quick": args.quick, "repeats": args.repeats,
            "threads": args.threads,
            "load_before": os.getloadavg() if hasattr(os, "getloadavg") else None}
     if "w1" in sections:
-        res["w1"] = {name: training_section(name, cpu_implementations(name), args, log)
-                     for name in wl.W1_NETS}
-    if "w2" in sections:
-        res["w2"] = training_section("w2", cpu_implementations("w2"), args, log, with_gemm=True)
-    if "memory" in sections:
-        res["memory"] = memory_section(args, log)
-    if "w3" in sections:
-        res["w3"] = predict_section(args, log)
-    if "startup" in sections:
-        res["startup"] = startup_section(args, log)
-    if "gpu" in sections:
-        res["gpu"] = gpu_section(args, log)
+        res["w1"] = {}
+        for name in wl.W1_NETS:
+            res["w1"][name] = training_section(name, cpu_implementations(name), args, log)
+            save()
+    steps = (("w2", lambda: training_section("w2", cpu_implementations("w2"), args, log,
+                                              with_gemm=True)),
+             ("memory", lambda: memory_section(args, log)),
+             ("w3", lambda: predict_section(args, log)),
+             ("startup", lambda: startup_section(args, log)),
+             ("gpu", lambda: gpu_section(args, log)))
+    for name, section in steps:
+        if name in sections:
+            res[name] = section()
+            save()
     res["targets"] = targets(res, args.quick)
     res["seconds"] = time.time() - started
     res["load_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as fh:
-        json.dump(res, fh, indent=1)
+    save()
     print(tables(res))
     print(f"\n(results in {args.out}; suite took {res['seconds']:.0f} s)")
     return 0

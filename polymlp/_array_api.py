@@ -87,39 +87,24 @@ class Backend:
             return numpy.add.reduce, numpy.maximum.reduce
         return self.xp.sum, self.xp.max
 
+    @property
+    def compiles(self):
+        """Whether :meth:`jit` really compiles (JAX): then small eager operations are
+        costly dispatches, and compiled functions want arrays, not Python scalars."""
+        return self.name == "jax"
+
     def jit(self, fn):
         """`fn` compiled by the backend's tracing compiler (``jax.jit``), else `fn` itself.
 
-        `fn` must be a pure function of pytrees of arrays; it is compiled once per
-        input shape (a training run needs two: the full batch and the epoch's last
-        one). Python scalars among the arguments are passed as arrays, so that a step
-        counter that starts as an int and comes back as an array keeps one version.
+        `fn` must be a pure function of pytrees of arrays and Python scalars. It is
+        compiled once per input signature: shapes, dtypes, and whether an argument
+        is a Python scalar or an array (so pass a step counter as an array throughout).
         """
-        if self.name != "jax":
+        if not self.compiles:
             return fn
         import jax  # the one library with a whole-function compiler we use
 
-        compiled = jax.jit(fn)
-        leaves, tree_map = jax.tree_util.tree_leaves, jax.tree_util.tree_map
-
-        defaults = self.xp.__array_namespace_info__().default_dtypes(device=self.device)
-
-        def as_array(value):
-            # An explicit dtype makes a "strong" array: JAX would give a weakly typed one,
-            # a second compiled version and other rounding than the arrays it returns.
-            if isinstance(value, int):
-                return self.asarray(value, dtype=defaults["integral"])
-            if isinstance(value, float):
-                return self.asarray(value, dtype=defaults["real floating"])
-            return value
-
-        def run(*args):
-            if any(isinstance(v, (int, float)) for v in leaves(args)):
-                args = tree_map(as_array, args)
-            return compiled(*args)
-
-        run.compiled = compiled  # for inspection (tests count its compiled versions)
-        return run
+        return jax.jit(fn)
 
     def __repr__(self):
         return f"Backend({self.name!r}, device={self.device!r})"

@@ -387,7 +387,10 @@ class Network:
         key = (want_loss, self.optimizer, self.grad_hook, None if y_var is None else id(y_var))
         if key not in self._compiled:  # kept across fit() calls: compiling is not free
             self._compiled = {key: self._pure_step(want_loss, y_var)}
-        return self._compiled[key], self.theta, self.opt_state
+        state = self.opt_state
+        if self.backend.compiles:  # the counter comes back as an array: start as one
+            state = {k: _strong_scalar(self.backend, v) for k, v in state.items()}
+        return self._compiled[key], self.theta, state
 
     def _pure_step(self, want_loss, y_var=None):
         """The functional step; on JAX compiled once by ``Backend.jit`` (optimizers are pure)."""
@@ -417,6 +420,7 @@ class Network:
         y_var = None if self.classification or not want_loss else _variance(Y, xp=xp)
         cbs = callbacks if callbacks is not None else _callbacks.CallbackList([], self)
         self.stop_training, logs = False, {}
+        rows = _batch_slicer(self.backend, batch_size)
         cbs.on_train_begin()
         for _ in range(epochs):
             epoch, start = self.epochs_done, _divergence.snapshot(self)
@@ -439,7 +443,7 @@ class Network:
                 if cbs.batch_hooks:
                     cbs.on_batch_begin(self.iterations + 1, _batch_logs(epoch, s // batch_size, e - s))
                 if dp is None:
-                    xb, yb = Xs[s:e, ...], Ys[s:e, ...]
+                    xb, yb = rows(Xs, Ys, s, e)
                     theta, state, loss, score = step(theta, state, xb, yb)
                 else:
                     grad, loss, score = self._shard_grad(dp, theta, Xs, Ys, s, e, want_loss,
@@ -754,6 +758,44 @@ def _keep_dtypes(new_theta, new_state, theta, state, xp):
         if hasattr(old, "dtype") and hasattr(value, "dtype") and value.dtype != old.dtype:
             new_state = {**new_state, key: xp.astype(value, old.dtype)}
     return new_theta, new_state
+
+
+def _strong_scalar(backend, value):
+    """A Python number as a 0-d array of the backend's default dtype (else unchanged).
+
+    With an explicit dtype the array is "strongly" typed, like the arrays a
+    compiled step returns: JAX would otherwise trace a second version of the
+    step, with other rounding, for a counter that starts as a Python int (or
+    comes back as one from a file).
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    kind = "integral" if isinstance(value, int) else "real floating"
+    dtype = backend.xp.__array_namespace_info__().default_dtypes(device=backend.device)[kind]
+    return backend.asarray(value, dtype=dtype)
+
+
+def _batch_slicer(backend, size):
+    """``rows(X, Y, start, stop)``: rows ``start:stop`` of `X` and `Y`.
+
+    Plain slices (views on NumPy), except where the backend compiles (JAX):
+    there each slice is a dispatch costing more than the compiled step itself,
+    so a full batch of both arrays is one compiled gather at a traced offset.
+    """
+    xp = backend.xp
+
+    def gather(X, Y, start):
+        index = start + xp.arange(size)
+        return xp.take(X, index, axis=0), xp.take(Y, index, axis=0)
+
+    compiled = backend.jit(gather)
+
+    def rows(X, Y, start, stop):
+        if backend.compiles and stop - start == size:
+            return compiled(X, Y, start)
+        return X[start:stop, ...], Y[start:stop, ...]
+
+    return rows
 
 
 def _compose_step(gradient, update, hook):

@@ -264,10 +264,10 @@ def test_jax_step_compiles_once_per_batch_shape(net_kwargs, backend_name, rng):
     net = _net(net_kwargs, [(6, "relu")], "softmax", "cross_entropy")
     net.fit(x, y, epochs=2, batch_size=16, optimizer="adam", record=None)
     (step,) = net._compiled.values()
-    assert step.compiled._cache_size() == 2
+    assert step._cache_size() == 2
     net.fit(x, y, epochs=1, batch_size=16, record=None)  # fit again: nothing recompiled
     assert net._compiled[(False, net.optimizer, None, None)] is step
-    assert step.compiled._cache_size() == 2
+    assert step._cache_size() == 2
     copy = net.to("numpy")  # the step counter comes back as a Python int
     assert copy.opt_state["t"] == 15 and isinstance(copy.opt_state["t"], int)
 
@@ -285,3 +285,22 @@ def test_jax_step_with_hook_compiles_the_halves(net_kwargs, backend_name, rng):
     assert len(calls) == 5 and "Tracer" not in calls[0]  # the hook runs eagerly
     for a, b in zip(plain.get_weights(), hooked.get_weights()):
         numpy.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_host_inputs_are_checked_before_the_move(backend_name, net_kwargs, rng):
+    x, y = _data(rng)
+    net = _net(net_kwargs, [(6, "relu")], "softmax", "cross_entropy")
+    bad = x.copy()
+    bad[3, 1] = numpy.nan
+    with pytest.raises(ValueError, match="`x` contains NaN"):
+        net.fit(bad, y, epochs=1, batch_size=16, record=None)
+    with pytest.raises(ValueError, match=r"Class labels `y` must be in \[0, 2\]"):
+        net.fit(x, y + 1, epochs=1, batch_size=16, record=None)
+    # Host data and data already on the backend train to the same weights.
+    a = _net(net_kwargs, [(6, "relu")], "softmax", "cross_entropy")
+    b = _net(net_kwargs, [(6, "relu")], "softmax", "cross_entropy")
+    a.fit(x, y, epochs=1, batch_size=16, optimizer="adam", record=None)
+    b.fit(b.backend.asarray(x), b.backend.asarray(y), epochs=1, batch_size=16, optimizer="adam",
+          record=None)
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        numpy.testing.assert_array_equal(wa, wb)
