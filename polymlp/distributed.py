@@ -153,6 +153,7 @@ class DataParallel:
         sys.stderr.write(f"polymlp.distributed: rank {self.rank} of {self.size} failed: "
                          f"{type(exc).__name__}: {exc}; aborting the MPI job.\n")
         sys.stderr.flush()
+        time.sleep(0.2)  # let the launcher forward this rank's output before the abort
         self.comm.Abort(1)
 
 
@@ -169,10 +170,11 @@ def _abort_on_uncaught_exception(comm):
     previous = sys.excepthook
 
     def hook(kind, value, tb):
-        previous(kind, value, tb)
         sys.stderr.write(f"polymlp.distributed: uncaught {kind.__name__} on rank "
                          f"{comm.Get_rank()}; aborting the MPI job.\n")
+        previous(kind, value, tb)
         sys.stderr.flush()
+        time.sleep(0.2)  # let the launcher forward this rank's output before the abort
         comm.Abort(1)
 
     sys.excepthook = hook
