@@ -645,11 +645,13 @@ class Network:
 
         return serialization.save(self, path, include_optimizer=include_optimizer)
 
-    def export(self, path):
-        """Write the weights only, as ``.npz`` (keys ``layers.0.W``, ``layers.0.b``, ...)."""
-        from . import serialization
+    def export(self, path, format=None, **options):
+        """Write the weights only, as ``.npz`` (keys ``layers.0.W``, ``layers.0.b``, ...), or
+        with ``format="onnx"`` (inferred from a ``.onnx`` path) the network as an ONNX model
+        (options: see :func:`polymlp.onnx.export`)."""
+        from . import _export
 
-        return serialization.export(self, path)
+        return _export.export(self, path, format, **options)
 
     # --- structure -----------------------------------------------------------------
 

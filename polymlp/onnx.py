@@ -1,0 +1,155 @@
+"""Export to ONNX: a trained :class:`polymlp.Network` as a model every serving stack reads.
+
+>>> import polymlp as pm, polymlp.onnx                      # doctest: +SKIP
+>>> net.export("model.onnx")                                # or polymlp.onnx.export(net, path)
+>>> import onnxruntime, numpy
+>>> session = onnxruntime.InferenceSession("model.onnx")
+>>> probabilities, labels = session.run(None, {"input": x.astype(numpy.float32)})
+
+The graph is built with ``onnx.helper``, one node per operation, from each
+layer's and activation's ``to_onnx`` method (the mapping protocol: see
+:mod:`polymlp._onnx_builder` and CONTRIBUTING.md, "Exporting to ONNX").
+Built-ins map to ``Gemm`` (Dense), ``Relu``, ``Sigmoid``, ``Tanh``,
+``LeakyRelu``, ``Softmax`` (last axis) and ``Identity``.
+
+The model
+---------
+- input ``input``: ``(batch, input_size)`` in the network's dtype (float32, or
+  float64 for a float64 network); the batch axis is dynamic (``"batch"``).
+- classifiers: ``probabilities`` ``(batch, k)``, what ``net.predict_proba``
+  returns, and ``label`` ``(batch,)`` int64, what ``net.predict`` returns
+  (the arg-max, or ``p > 0.5`` for one sigmoid unit); ``labels=False`` leaves
+  the labels out.
+- regressors: ``predictions`` ``(batch, k)``, what ``net.predict`` returns.
+- metadata (``model.metadata_props``): ``name``, ``polymlp_version``,
+  ``summary`` (the network summary), ``task``, ``loss``, ``outputs``.
+- opset: :data:`DEFAULT_OPSET` (18) of the default domain: the oldest with
+  every operator the built-ins and polymlp-extras use (``LayerNormalization``
+  needs 17), and one that onnxruntime >= 1.14 runs.
+
+Importing this module also registers skl2onnx converters for
+:class:`polymlp.sklearn.MLPClassifier` and :class:`~polymlp.sklearn.MLPRegressor`
+when skl2onnx is installed (see :mod:`polymlp._onnx_sklearn`), so
+``skl2onnx.to_onnx(Pipeline([... , MLPClassifier(...)]), X[:1], options={"zipmap": False})``
+converts whole pipelines.
+
+Needs ``onnx`` (``pip install 'polymlp[onnx]'``, which also brings onnxruntime
+and skl2onnx); ``import polymlp`` does not import this module.
+"""
+
+from __future__ import annotations
+
+import json
+
+try:
+    import onnx
+    from onnx import helper
+except ImportError as exc:  # pragma: no cover - exercised only without onnx
+    raise ImportError("polymlp.onnx needs the onnx package: pip install 'polymlp[onnx]'") from exc
+
+from . import __version__, registry, serialization
+from ._onnx_builder import (GraphBuilder, ModelBuilder, OnnxMappingError, check_opset,
+                            label_node, network_graph, tensor_type)
+from .errors import NotBuiltError
+
+__all__ = ["DEFAULT_OPSET", "GraphBuilder", "OnnxMappingError", "export", "network_graph",
+           "to_onnx"]
+
+#: The default-domain opset of exported models.
+DEFAULT_OPSET = 18
+
+INPUT = "input"
+PROBABILITIES, LABEL, PREDICTIONS = "probabilities", "label", "predictions"
+
+
+def to_onnx(network, *, opset=DEFAULT_OPSET, labels=True):
+    """`network` as an ``onnx.ModelProto`` (checked with ``onnx.checker``).
+
+    Parameters
+    ----------
+    network : polymlp.Network
+        A built network (any backend: the weights are copied to the host).
+    opset : int, default DEFAULT_OPSET (18)
+        Default-domain opset of the model.
+    labels : bool, default True
+        For classifiers, add the ``label`` output beside ``probabilities``.
+
+    Raises
+    ------
+    OnnxMappingError
+        A layer or activation has no ``to_onnx`` mapping (the message names it).
+    """
+    if not network.built:
+        raise NotBuiltError(f"Call output(layer, loss=...) on network {network.name!r} before "
+                            f"exporting it to ONNX.")
+    if not isinstance(labels, bool):
+        raise TypeError(f"`labels` must be True or False; got {labels!r}.")
+    opset = check_opset(opset)
+    builder = ModelBuilder(network.dtype_name, opset)
+    for name in (INPUT, PROBABILITIES, LABEL, PREDICTIONS):
+        builder.reserve(name)
+    out = network_graph(network, builder, INPUT)
+    k, elem = network.output_size, tensor_type(network.dtype_name)
+    if network.classification:
+        names = [PROBABILITIES] + ([LABEL] if labels else [])
+        builder.nodes.append(helper.make_node("Identity", [out], [PROBABILITIES],
+                                              name="probabilities"))
+        outputs = [helper.make_tensor_value_info(PROBABILITIES, elem, ["batch", k])]
+        if labels:
+            label = label_node(builder, PROBABILITIES, k)
+            builder.nodes.append(helper.make_node("Identity", [label], [LABEL], name="label"))
+            outputs.append(helper.make_tensor_value_info(LABEL, onnx.TensorProto.INT64,
+                                                         ["batch"]))
+    else:
+        names = [PREDICTIONS]
+        builder.nodes.append(helper.make_node("Identity", [out], [PREDICTIONS],
+                                              name="predictions"))
+        outputs = [helper.make_tensor_value_info(PREDICTIONS, elem, ["batch", k])]
+    summary = network.summary(print_fn=None)
+    graph = helper.make_graph(
+        builder.nodes, network.name,
+        [helper.make_tensor_value_info(INPUT, elem, ["batch", network.input_size])], outputs,
+        initializer=builder.initializers, doc_string=summary)
+    opsets = [helper.make_opsetid("", opset)]
+    model = helper.make_model(graph, opset_imports=opsets, producer_name="polymlp",
+                              producer_version=__version__,
+                              ir_version=helper.find_min_ir_version_for(opsets),
+                              doc_string=f"polymlp network {network.name!r}: "
+                                         f"{', '.join(names)} from {INPUT!r}.")
+    helper.set_model_props(model, {
+        "name": network.name,
+        "polymlp_version": __version__,
+        "summary": summary,
+        "task": "classification" if network.classification else "regression",
+        "loss": json.dumps(registry.to_config(network.loss_fn)),
+        "outputs": ",".join(names),
+    })
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def export(network, path, *, opset=DEFAULT_OPSET, labels=True):
+    """Write `network` as an ONNX file at `path`, atomically; return the path.
+
+    What :meth:`polymlp.Network.export` calls for ``format="onnx"`` or a
+    ``.onnx`` path. Parameters as for :func:`to_onnx`.
+    """
+    path = serialization._check_path(path)
+    model = to_onnx(network, opset=opset, labels=labels)
+    serialization._atomic_write(path, [(None, model.SerializeToString())])
+    return path
+
+
+def _register_sklearn_converters():
+    try:
+        import skl2onnx  # noqa: F401
+    except ImportError:
+        return False
+    from . import _onnx_sklearn
+
+    _onnx_sklearn.register()
+    return True
+
+
+SKLEARN_CONVERTERS = _register_sklearn_converters()
+"""True when the skl2onnx converters of polymlp's estimators were registered on import."""
