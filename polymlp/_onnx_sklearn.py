@@ -17,6 +17,7 @@ Classifier outputs (as skl2onnx's own ``MLPClassifier`` converter):
 - ``probabilities``: ``(N, n_classes)``; a binary estimator with one logistic
   unit ``p`` gives ``[1 - p, p]``. With ``options={"zipmap": False}``; by
   default skl2onnx adds its ZipMap (a list of dicts), as for every classifier.
+  With ``options={"nocl": True}`` the labels are class indices (int64).
 
 Regressor output ``variable``: ``(N, n_outputs)``.
 """
@@ -110,7 +111,8 @@ def classifier_shapes(operator):
     kind = classifier_kind(_network(estimator), k)
     if kind == "multilabel":
         operator.outputs[0].type = Int64TensorType([n, k])
-    elif _label_classes(estimator.classes_).dtype.kind == "U":
+    elif (_label_classes(estimator.classes_).dtype.kind == "U"
+          and not _no_class_labels(operator.scope_inst, estimator)):
         operator.outputs[0].type = StringTensorType([n])
     else:
         operator.outputs[0].type = Int64TensorType([n])
@@ -155,10 +157,18 @@ def convert_classifier(scope, operator, container):
         container.add_node("Cast", [positive], [label], to=TensorProto.INT64,
                            name=scope.get_unique_operator_name("Cast"))
         return
+    if _no_class_labels(container, estimator):  # option nocl: class indices as labels
+        container.add_node("ArgMax", [proba], [label], axis=1, keepdims=0,
+                           name=scope.get_unique_operator_name("ArgMax"))
+        return
     index = builder.node("ArgMax", [proba], axis=1, keepdims=0)
     classes = builder.constant(_label_classes(estimator.classes_), "classes")
     container.add_node("Gather", [classes, index], [label], axis=0,
                        name=scope.get_unique_operator_name("Gather"))
+
+
+def _no_class_labels(container, estimator):
+    return bool(container.get_options(estimator, {"nocl": False})["nocl"])
 
 
 def convert_regressor(scope, operator, container):
@@ -171,6 +181,7 @@ def register():
     """Register both converters with skl2onnx (idempotent)."""
     update_registered_converter(MLPClassifier, CLASSIFIER_ALIAS, classifier_shapes,
                                 convert_classifier, overwrite=True,
-                                options={"zipmap": [True, False, "columns"]})
+                                options={"zipmap": [True, False, "columns"],
+                                         "nocl": [False, True]})
     update_registered_converter(MLPRegressor, REGRESSOR_ALIAS, regressor_shapes,
                                 convert_regressor, overwrite=True)

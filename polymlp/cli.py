@@ -106,6 +106,20 @@ def _collapse_demo(args):
     return float(numpy.max(numpy.abs(a - b)))
 
 
+def export(args):
+    """``polymlp export MODEL.polymlp OUT.onnx``: a saved network as an ONNX model."""
+    import polymlp as pm
+    from polymlp import onnx
+
+    net = pm.load(args.model)
+    path = onnx.export(net, args.out, opset=args.opset, labels=not args.no_labels)
+    model = onnx.onnx.load(path)
+    outputs = ", ".join(o.name for o in model.graph.output)
+    print(f"Wrote {path}: network {net.name!r} ({net.n_parameters:,} parameters, "
+          f"{net.dtype_name}), opset {args.opset}; input 'input', outputs {outputs}.")
+    return 0
+
+
 def backends(args):
     import polymlp as pm
 
@@ -156,6 +170,13 @@ def main(argv=None):
                      help="evaluate the test set every N iterations (default 10)")
     rep.add_argument("--out", default="results")
     rep.set_defaults(func=reproduce)
+    ex = sub.add_parser("export", help="write a saved network as an ONNX model")
+    ex.add_argument("model", help="a file written by net.save() (.polymlp)")
+    ex.add_argument("out", help="the ONNX file to write (.onnx)")
+    ex.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
+    ex.add_argument("--no-labels", action="store_true",
+                    help="classifiers: probabilities only, no 'label' output")
+    ex.set_defaults(func=export)
     be = sub.add_parser("backends", help="list array backends and whether they are usable here")
     be.add_argument("--json", action="store_true")
     be.set_defaults(func=backends)

@@ -52,8 +52,8 @@ from ._onnx_builder import (GraphBuilder, ModelBuilder, OnnxMappingError, check_
                             label_node, network_graph, tensor_type)
 from .errors import NotBuiltError
 
-__all__ = ["DEFAULT_OPSET", "GraphBuilder", "OnnxMappingError", "export", "network_graph",
-           "to_onnx"]
+__all__ = ["DEFAULT_OPSET", "GraphBuilder", "OnnxMappingError", "check_export", "export",
+           "network_graph", "to_onnx"]
 
 #: The default-domain opset of exported models.
 DEFAULT_OPSET = 18
@@ -138,6 +138,63 @@ def export(network, path, *, opset=DEFAULT_OPSET, labels=True):
     model = to_onnx(network, opset=opset, labels=labels)
     serialization._atomic_write(path, [(None, model.SerializeToString())])
     return path
+
+
+def check_export(network, *batches, opset=DEFAULT_OPSET, rtol=None, atol=None):
+    """Export `network`, run it in onnxruntime on each batch, compare with polymlp.
+
+    For plugin authors testing a ``to_onnx`` mapping, and for polymlp's own
+    tests. The model must pass ``onnx.checker`` (with shape inference); its
+    ``probabilities`` (classifiers) or ``predictions`` (regressors) must match
+    ``network.predict_proba`` within `rtol`/`atol` (default: ``1e-5`` for
+    float32, ``1e-10`` for float64, `atol` scaled by the largest output), and
+    its ``label`` must equal ``network.predict`` wherever the two largest
+    probabilities are further apart than the tolerance.
+
+    Parameters
+    ----------
+    network : polymlp.Network
+    *batches : array-like of shape (n, input_size)
+        Inputs; each is run as one batch (cast to the network's dtype).
+
+    Returns
+    -------
+    float
+        The largest ``|onnxruntime - polymlp|`` over every batch and output.
+    """
+    import numpy
+    import onnxruntime
+
+    from ._array_api import to_numpy
+
+    model = to_onnx(network, opset=opset)
+    session = onnxruntime.InferenceSession(model.SerializeToString(),
+                                           providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    tol = 1e-5 if network.dtype_name == "float32" else 1e-10
+    rtol = tol if rtol is None else rtol
+    largest = 0.0
+    for i, batch in enumerate(batches):
+        x = numpy.asarray(batch, dtype=network.dtype_name)
+        got = dict(zip(names, session.run(None, {INPUT: x})))
+        ref = to_numpy(network.predict_proba(x))
+        out = got[PROBABILITIES if network.classification else PREDICTIONS]
+        scale = max(1.0, float(numpy.max(numpy.abs(ref)))) if ref.size else 1.0
+        numpy.testing.assert_allclose(
+            out, ref, rtol=rtol, atol=(tol * scale if atol is None else atol),
+            err_msg=f"onnxruntime vs polymlp, batch {i} of {x.shape[0]} rows")
+        assert out.dtype == ref.dtype and out.shape == ref.shape, (out.dtype, out.shape)
+        if ref.size:
+            largest = max(largest, float(numpy.max(numpy.abs(out.astype(numpy.float64) - ref))))
+        if LABEL in got:
+            labels = to_numpy(network.predict(x))
+            top = numpy.sort(ref, axis=1)
+            # Where the winner is decided by rounding, either label is right.
+            clear = (numpy.abs(ref[:, 0] - 0.5) > tol if ref.shape[1] == 1
+                     else top[:, -1] - top[:, -2] > tol)
+            assert got[LABEL].dtype == numpy.int64 and got[LABEL].shape == (x.shape[0],)
+            numpy.testing.assert_array_equal(got[LABEL][clear], labels[clear])
+    return largest
 
 
 def _register_sklearn_converters():
