@@ -1,6 +1,6 @@
 """``Network.export``: the format from the argument or the path's suffix, then the writer.
 
-Kept apart from :mod:`polymlp.onnx` so that an ``.npz`` export never imports onnx.
+Kept apart from :mod:`polymlp._onnx_export` so that an ``.npz`` export never imports onnx.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ def export_format(path, format=None):
 def export(network, path, format=None, **options):
     """Write `network` to `path` as ``.npz`` weights or an ONNX model; return the path."""
     if export_format(path, format) == "onnx":
-        from . import onnx
+        from . import _onnx_export
 
-        return onnx.export(network, path, **options)
+        return _onnx_export.export(network, path, **options)
     if options:
         raise TypeError(f"Options {sorted(options)} apply to format='onnx' only; the .npz "
                         f"export takes none.")

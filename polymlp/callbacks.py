@@ -50,11 +50,13 @@ import sys
 import time
 
 from . import _validate
+from ._tensorboard import TensorBoardLogger as _TensorBoardLogger
 
 log = logging.getLogger("polymlp")
 
 __all__ = ["Callback", "EarlyStopping", "LearningRateScheduler", "ModelCheckpoint",
            "ProgressBar"]
+__all__ += ["TensorBoard"]
 
 
 class Callback:
@@ -612,3 +614,8 @@ def progress_callbacks(verbose):
     if verbose == 2:
         return [ProgressBar("lines")]
     return []
+
+
+class TensorBoard(_TensorBoardLogger, Callback):
+    # The behaviour lives in polymlp/_tensorboard.py; this binds it to the protocol.
+    __doc__ = _TensorBoardLogger.__doc__

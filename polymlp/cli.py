@@ -113,7 +113,9 @@ def export(args):
 
     net = pm.load(args.model)
     path = onnx.export(net, args.out, opset=args.opset, labels=not args.no_labels)
-    model = onnx.onnx.load(path)
+    import onnx as onnx_package
+
+    model = onnx_package.load(path)
     outputs = ", ".join(o.name for o in model.graph.output)
     print(f"Wrote {path}: network {net.name!r} ({net.n_parameters:,} parameters, "
           f"{net.dtype_name}), opset {args.opset}; input 'input', outputs {outputs}.")

@@ -1,0 +1,113 @@
+"""The TensorBoard callback, read back with TensorBoard's own EventAccumulator."""
+
+import os
+
+import numpy
+import pytest
+
+import polymlp as pm
+
+pytest.importorskip("tensorboardX")
+event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+
+
+def read(log_dir):
+    """``{tag: [(step, value), ...]}`` of every scalar in `log_dir`, as TensorBoard reads it."""
+    acc = event_accumulator.EventAccumulator(str(log_dir))
+    acc.Reload()
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+def _classifier(net_kwargs, dtype="float32"):
+    net = pm.Network(14, seed=0, dtype=dtype, **net_kwargs).stack(pm.Dense(16, "relu"))
+    return net.output(pm.Dense(4, "softmax"), loss="cross_entropy")
+
+
+def _values(points):
+    return numpy.array([v for _, v in points])
+
+
+def test_epoch_scalars_equal_the_history(tmp_path, net_kwargs, hypercube):
+    x, y, xv, yv = hypercube
+    net = _classifier(net_kwargs)
+    tb = pm.callbacks.TensorBoard(tmp_path / "run")
+    schedule = pm.callbacks.LearningRateScheduler("exponential", gamma=0.5)
+    hist = net.fit(x[:640], y[:640], epochs=4, batch_size=64, record="epoch",
+                   optimizer=pm.Adam(learning_rate=0.01), validation_data=(xv[:300], yv[:300]),
+                   callbacks=[tb, schedule])
+    scalars = read(tmp_path / "run")
+    assert set(scalars) == {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"}
+    for tag in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert [s for s, _ in scalars[tag]] == [0, 1, 2, 3]
+        # TensorBoard stores float32 values.
+        numpy.testing.assert_allclose(_values(scalars[tag]), hist[tag], rtol=1e-6)
+    numpy.testing.assert_allclose(_values(scalars["learning_rate"]),
+                                  [0.01, 0.005, 0.0025, 0.00125], rtol=1e-6)
+    assert tb.writer is None  # closed at the end of training
+
+
+def test_update_freq_writes_batch_loss_at_iterations(tmp_path, net_kwargs, hypercube):
+    x, y, _, _ = hypercube
+    net = _classifier(net_kwargs)
+    tb = pm.callbacks.TensorBoard(tmp_path, update_freq=4)
+    hist = net.fit(x[:500], y[:500], epochs=2, batch_size=50, record="iteration",
+                   callbacks=[tb])
+    scalars = read(tmp_path)
+    assert set(scalars) == {"loss", "accuracy", "batch_loss", "learning_rate"}
+    steps = [s for s, _ in scalars["batch_loss"]]
+    assert steps == [4, 8, 12, 16, 20]  # 10 batches per epoch, iterations are 1-based
+    numpy.testing.assert_allclose(_values(scalars["batch_loss"]),
+                                  [hist.loss[s - 1] for s in steps], rtol=1e-6)
+    # Epoch points: the mean of the epoch's batch losses (equal batches here).
+    assert [s for s, _ in scalars["loss"]] == [0, 1]
+    numpy.testing.assert_allclose(_values(scalars["loss"]),
+                                  [numpy.mean(hist.loss[:10]), numpy.mean(hist.loss[10:])],
+                                  rtol=1e-5)
+
+
+def test_regressor_logs_r2_and_steps_continue_across_fits(tmp_path, net_kwargs):
+    rng = numpy.random.default_rng(0)
+    x = rng.standard_normal((200, 3))
+    y = x @ numpy.array([[1.0], [-2.0], [0.5]])
+    net = pm.Network(3, seed=0, **net_kwargs).stack(pm.Dense(8, "tanh"))
+    net.output(pm.Dense(1, "identity"), loss="mse")
+    tb = pm.callbacks.TensorBoard(str(tmp_path), update_freq="batch")
+    first = net.fit(x, y, epochs=2, batch_size=100, record="epoch", callbacks=[tb])
+    second = net.fit(x, y, epochs=1, batch_size=100, record="epoch", callbacks=[tb])
+    scalars = read(tmp_path)
+    assert [s for s, _ in scalars["r2"]] == [0, 1, 2]
+    numpy.testing.assert_allclose(_values(scalars["r2"]), first.r2 + second.r2, rtol=1e-6)
+    assert [s for s, _ in scalars["batch_loss"]] == [1, 2, 3, 4, 5, 6]
+
+
+def test_epochs_without_validation_write_no_point(tmp_path, net_kwargs, hypercube):
+    x, y, xv, yv = hypercube
+    net = _classifier(net_kwargs)
+    hist = net.fit(x[:200], y[:200], epochs=4, batch_size=50, record="epoch",
+                   validation_freq=2, validation_data=(xv[:100], yv[:100]),
+                   callbacks=[pm.callbacks.TensorBoard(tmp_path)])
+    scalars = read(tmp_path)
+    validated = [i for i, v in enumerate(hist.val_loss) if numpy.isfinite(v)]
+    assert len(validated) == 2 and [s for s, _ in scalars["val_loss"]] == validated
+    numpy.testing.assert_allclose(_values(scalars["val_loss"]),
+                                  [hist.val_loss[i] for i in validated], rtol=1e-6)
+    assert [s for s, _ in scalars["loss"]] == [0, 1, 2, 3]
+
+
+def test_bad_arguments_are_clear_errors(tmp_path, net_kwargs):
+    with pytest.raises(ValueError, match="`update_freq` must be 'epoch', 'batch' or a positive"):
+        pm.callbacks.TensorBoard(tmp_path, update_freq=0)
+    with pytest.raises(TypeError, match="`log_dir` must be a directory path"):
+        pm.callbacks.TensorBoard(3)
+    net = _classifier(net_kwargs)
+    x = numpy.zeros((8, 14))
+    with pytest.raises(ValueError, match="record=None"):
+        net.fit(x, numpy.zeros(8, int), epochs=1, record=None,
+                callbacks=[pm.callbacks.TensorBoard(tmp_path / "none")])
+    assert not os.path.exists(tmp_path / "none")  # refused before anything was written
+
+
+def test_is_a_callback_and_reprs(tmp_path):
+    tb = pm.callbacks.TensorBoard(tmp_path, update_freq=10)
+    assert isinstance(tb, pm.callbacks.Callback) and "TensorBoard" in pm.callbacks.__all__
+    assert repr(tb) == f"TensorBoard({str(tmp_path)!r}, update_freq=10)"
