@@ -111,3 +111,27 @@ def test_is_a_callback_and_reprs(tmp_path):
     tb = pm.callbacks.TensorBoard(tmp_path, update_freq=10)
     assert isinstance(tb, pm.callbacks.Callback) and "TensorBoard" in pm.callbacks.__all__
     assert repr(tb) == f"TensorBoard({str(tmp_path)!r}, update_freq=10)"
+
+
+def test_reproduce_writes_the_three_runs_side_by_side(tmp_path):
+    import csv
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "polymlp", "reproduce", "--epochs", "1",
+                          "--out", str(tmp_path), "--tensorboard", str(tmp_path / "tb")],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    nets = ("14-100-40-4", "14-(28x6)-4", "14-(14x28)-4")
+    assert sorted(os.listdir(tmp_path / "tb")) == sorted(nets)
+    for net in nets:
+        scalars = read(tmp_path / "tb" / net)
+        assert {"loss", "accuracy", "val_loss", "val_accuracy", "batch_loss",
+                "learning_rate"} <= set(scalars)
+        with open(tmp_path / f"{net}.csv") as fh:
+            rows = list(csv.DictReader(fh))
+        steps = [s for s, _ in scalars["batch_loss"]]
+        assert steps == list(range(10, len(rows) + 1, 10))  # --validation-freq 10
+        numpy.testing.assert_allclose(_values(scalars["batch_loss"]),
+                                      [float(rows[s - 1]["loss"]) for s in steps], rtol=1e-6)
+        numpy.testing.assert_allclose(_values(scalars["learning_rate"]), [0.002], rtol=1e-6)
