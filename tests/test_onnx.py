@@ -360,8 +360,9 @@ def _skl2onnx_session(pipeline, X, **options):
 
 
 @pytest.mark.parametrize("labels", ["int", "str"])
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_skl2onnx_pipeline_classifier(labels, dtype):
+@pytest.mark.parametrize("dtype, network_dtype", [("float32", "float32"), ("float64", "float32"),
+                                                  ("float64", "float64")])
+def test_skl2onnx_pipeline_classifier(labels, dtype, network_dtype):
     pytest.importorskip("sklearn")
     from sklearn.datasets import load_iris
     from sklearn.pipeline import make_pipeline
@@ -371,12 +372,15 @@ def test_skl2onnx_pipeline_classifier(labels, dtype):
     X = X.astype(dtype)
     if labels == "str":
         y = numpy.array(["setosa", "versicolor", "virginica"])[y]
-    pipe = make_pipeline(StandardScaler(), _estimator("classifier")).fit(X, y)
+    clf = _estimator("classifier", dtype=network_dtype)
+    pipe = make_pipeline(StandardScaler(), clf).fit(X, y)
+    assert clf.network_.dtype_name == network_dtype
     session = _skl2onnx_session(pipe, X, options={"zipmap": False})
     assert [o.name for o in session.get_outputs()] == ["label", "probabilities"]
     label, proba = session.run(None, {session.get_inputs()[0].name: X})
     assert proba.dtype == dtype and proba.shape == (150, 3)
-    tol = 1e-5 if dtype == "float32" else 1e-6  # float32 network: float32 rounding either way
+    # A float32 network rounds in float32 in both; a float64 one computes in float64 in both.
+    tol = 1e-5 if network_dtype == "float32" else 1e-10
     numpy.testing.assert_allclose(proba, pipe.predict_proba(X), rtol=tol, atol=tol)
     numpy.testing.assert_array_equal(label, pipe.predict(X))
 
