@@ -150,10 +150,12 @@ class CallbackList:
         self._call("on_batch_end", iteration, logs)
 
     def abort(self):
-        """Training stopped on an exception: release what callbacks hold open (bars)."""
+        """Training stopped on an exception: release what callbacks hold open (bars, event files)."""
         for cb in self.callbacks:
             if isinstance(cb, ProgressBar):
                 cb.on_train_end({})
+            elif isinstance(cb, TensorBoard):
+                cb.close()  # writes the events still queued
 
 
 def check_callbacks(callbacks):
