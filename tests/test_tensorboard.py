@@ -135,3 +135,23 @@ def test_reproduce_writes_the_three_runs_side_by_side(tmp_path):
         numpy.testing.assert_allclose(_values(scalars["batch_loss"]),
                                       [float(rows[s - 1]["loss"]) for s in steps], rtol=1e-6)
         numpy.testing.assert_allclose(_values(scalars["learning_rate"]), [0.002], rtol=1e-6)
+
+
+class _FailAtEpoch(pm.callbacks.Callback):
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise RuntimeError("simulated failure")
+
+
+def test_a_failing_fit_still_writes_every_finished_epoch(tmp_path, net_kwargs):
+    net = _classifier(net_kwargs)
+    tb = pm.callbacks.TensorBoard(tmp_path)
+    x = numpy.random.default_rng(0).standard_normal((64, 14))
+    with pytest.raises(RuntimeError, match="simulated failure"):
+        net.fit(x, numpy.zeros(64, int), epochs=5, batch_size=16, record="epoch",
+                callbacks=[tb, _FailAtEpoch(2)])
+    assert tb.writer is None  # closed by fit's clean-up
+    assert [s for s, _ in read(tmp_path)["loss"]] == [0, 1, 2]
