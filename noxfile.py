@@ -22,21 +22,26 @@ PINS = {
     "jax": ["jax[cpu]==0.10.2"],
     "cupy": ["cupy-cuda12x"],
     "mpi": ["mpi4py==4.1.2", "mpich==5.0.2"],
+    # The `onnx` and `tensorboard` extras, pinned (the tests read events with TensorBoard's
+    # own EventAccumulator, and check every ONNX export in onnxruntime).
+    "onnx": [".[onnx]", "onnx==1.23.2", "onnxruntime==1.32.0", "skl2onnx==1.20.0"],
+    "tensorboard": [".[tensorboard]", "tensorboardX==2.6.5", "tensorboard==2.21.0"],
 }
 TEST_DEPS = [".[test,plot,sklearn]"]
 # Tests train tiny nets: one BLAS/OpenMP thread is faster there, and steadier on a busy machine.
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def _run_tests(session, backends):
-    session.install(*TEST_DEPS)
+def _run_tests(session, backends, extra=()):
+    session.install(*TEST_DEPS, *extra)
     session.run("pytest", *session.posargs, env={"POLYMLP_TEST_BACKENDS": backends, **ONE_THREAD})
 
 
 @nox.session
 def numpy(session):
     """NumPy, and the read-only NumPy namespace that catches in-place writes."""
-    _run_tests(session, "numpy,numpy_readonly")
+    _run_tests(session, "numpy,numpy_readonly",
+               extra=[*PINS["onnx"], *PINS["tensorboard"]])
 
 
 @nox.session
@@ -72,7 +77,8 @@ def plugins(session):
     installed for real cannot take polymlp down.
     """
     packages = sorted(p for p in PLUGINS_DIR.iterdir() if (p / "pyproject.toml").is_file())
-    session.install(*TEST_DEPS, *PINS["array_api_strict"], *PINS["torch"], *PINS["jax"])
+    session.install(*TEST_DEPS, *PINS["array_api_strict"], *PINS["torch"], *PINS["jax"],
+                    *PINS["onnx"])  # polymlp-extras' ONNX mappings are tested too
     session.install(*(str(p) for p in packages))
     session.run("pytest", "tests/test_registry.py", *session.posargs)
     for package in packages:
@@ -99,9 +105,11 @@ def cupy(session):
 
 @nox.session
 def mpi(session):
-    """Data-parallel training under `mpiexec -n 2` and `-n 3` (MPI from wheels)."""
-    session.install(*TEST_DEPS, *PINS["mpi"])
-    session.run("pytest", "tests/test_distributed.py", *session.posargs,
+    """Data-parallel training under `mpiexec -n 2` and `-n 3` (MPI from wheels), and the
+    TensorBoard callback's rank-0-only writing."""
+    session.install(*TEST_DEPS, *PINS["mpi"], *PINS["tensorboard"])
+    session.run("pytest", "tests/test_distributed.py", "tests/test_tensorboard_mpi.py",
+                *session.posargs,
                 env={"POLYMLP_TEST_BACKENDS": "numpy"})
 
 

@@ -67,6 +67,10 @@ class Identity(ElementwiseActivation):
     def backward(self, z, a, grad, /, *, xp):
         return grad
 
+    def to_onnx(self, builder, input_name):
+        """ONNX mapping (see :mod:`polymlp.onnx`): ``Identity``."""
+        return builder.node("Identity", [input_name])
+
 
 class Sigmoid(ElementwiseActivation):
     """Logistic sigmoid ``1 / (1 + exp(-z))``."""
@@ -85,6 +89,10 @@ class Sigmoid(ElementwiseActivation):
     def backward(self, z, a, grad, /, *, xp):
         return grad * a * (1.0 - a)
 
+    def to_onnx(self, builder, input_name):
+        """ONNX mapping (see :mod:`polymlp.onnx`): ``Sigmoid``."""
+        return builder.node("Sigmoid", [input_name])
+
 
 class ReLU(ElementwiseActivation):
     """Rectified linear unit ``max(z, 0)``; derivative 0 at 0, as in PyTorch."""
@@ -99,6 +107,10 @@ class ReLU(ElementwiseActivation):
 
     def backward(self, z, a, grad, /, *, xp):
         return xp.where(z > 0, grad, 0.0)
+
+    def to_onnx(self, builder, input_name):
+        """ONNX mapping (see :mod:`polymlp.onnx`): ``Relu``."""
+        return builder.node("Relu", [input_name])
 
 
 class LeakyReLU(ElementwiseActivation):
@@ -118,6 +130,19 @@ class LeakyReLU(ElementwiseActivation):
     def backward(self, z, a, grad, /, *, xp):
         return xp.where(z > 0, grad, self.negative_slope * grad)
 
+    def to_onnx(self, builder, input_name):
+        """ONNX mapping (see :mod:`polymlp.onnx`): ``LeakyRelu`` with ``alpha = negative_slope``.
+
+        ONNX attributes are float32, so a float64 graph uses ``Where(z > 0, z,
+        slope * z)`` with the slope as a float64 constant instead.
+        """
+        if builder.dtype.itemsize > 4:
+            scaled = builder.node("Mul", [input_name, builder.constant(self.negative_slope,
+                                                                       "slope")])
+            positive = builder.node("Greater", [input_name, builder.constant(0.0, "zero")])
+            return builder.node("Where", [positive, input_name, scaled])
+        return builder.node("LeakyRelu", [input_name], alpha=self.negative_slope)
+
 
 class Tanh(ElementwiseActivation):
     """Hyperbolic tangent."""
@@ -134,6 +159,10 @@ class Tanh(ElementwiseActivation):
     def backward(self, z, a, grad, /, *, xp):
         return grad * (1.0 - a * a)
 
+    def to_onnx(self, builder, input_name):
+        """ONNX mapping (see :mod:`polymlp.onnx`): ``Tanh``."""
+        return builder.node("Tanh", [input_name])
+
 
 class Softmax(Activation):
     """Softmax over the last axis, shifted by the row maximum for stability."""
@@ -147,6 +176,10 @@ class Softmax(Activation):
     def backward(self, z, a, grad, /, *, xp):
         # Vector-Jacobian product of softmax: a * (g - <g, a>).
         return a * (grad - xp.sum(grad * a, axis=-1, keepdims=True))
+
+    def to_onnx(self, builder, input_name):
+        """ONNX mapping (see :mod:`polymlp.onnx`): ``Softmax`` over the last axis."""
+        return builder.node("Softmax", [input_name], axis=-1)
 
 
 def log_softmax(z, /, *, xp):

@@ -26,6 +26,12 @@ at the epoch's end when validation data is given; with ``record=None`` they
 are empty.  Setting ``self.network.stop_training = True`` ends training
 after the current batch.
 
+A callback that sets the attribute ``batch_loss_every = N`` also gets the
+batch loss, as a host float under ``loss``, in the batch logs of every N-th
+iteration when ``fit`` records losses: one device synchronisation every N
+iterations (under MPI, one allreduce of the loss, so every rank must hold
+the same callbacks).
+
 A callback may also define ``check_logs(keys)``, called before any work is
 done, to refuse (``ValueError``) a configuration in which what it monitors
 will never be logged.
@@ -44,11 +50,13 @@ import sys
 import time
 
 from . import _validate
+from ._tensorboard import TensorBoardLogger as _TensorBoardLogger
 
 log = logging.getLogger("polymlp")
 
 __all__ = ["Callback", "EarlyStopping", "LearningRateScheduler", "ModelCheckpoint",
            "ProgressBar"]
+__all__ += ["TensorBoard"]
 
 
 class Callback:
@@ -98,6 +106,13 @@ class CallbackList:
             cb.set_network(network)
         self.batch_hooks = any(_overrides(cb, "on_batch_begin") or _overrides(cb, "on_batch_end")
                                for cb in self.callbacks)
+        # Periods (in iterations) at which a callback asked for the batch loss.
+        self.batch_loss_every = sorted({cb.batch_loss_every for cb in self.callbacks
+                                        if getattr(cb, "batch_loss_every", None)})
+
+    def wants_batch_loss(self, iteration):
+        """Whether the batch logs of `iteration` carry ``loss`` (see ``batch_loss_every``)."""
+        return any(iteration % every == 0 for every in self.batch_loss_every)
 
     def __bool__(self):
         return bool(self.callbacks)
@@ -135,10 +150,12 @@ class CallbackList:
         self._call("on_batch_end", iteration, logs)
 
     def abort(self):
-        """Training stopped on an exception: release what callbacks hold open (bars)."""
+        """Training stopped on an exception: release what callbacks hold open (bars, event files)."""
         for cb in self.callbacks:
             if isinstance(cb, ProgressBar):
                 cb.on_train_end({})
+            elif isinstance(cb, TensorBoard):
+                cb.close()  # writes the events still queued
 
 
 def check_callbacks(callbacks):
@@ -599,3 +616,8 @@ def progress_callbacks(verbose):
     if verbose == 2:
         return [ProgressBar("lines")]
     return []
+
+
+class TensorBoard(_TensorBoardLogger, Callback):
+    # The behaviour lives in polymlp/_tensorboard.py; this binds it to the protocol.
+    __doc__ = _TensorBoardLogger.__doc__

@@ -39,11 +39,12 @@ def reproduce(args):
         # A tqdm bar per epoch on a terminal where tqdm is installed, else a line per epoch.
         mode = "bar" if sys.stderr.isatty() else "lines"
         progress = pm.callbacks.ProgressBar(mode, label=f"[{name}]")
+        callbacks = [progress] + _tensorboard_callbacks(args, name)
         t0 = time.perf_counter()
         history = net.fit(x_train, y_train, epochs=args.epochs, batch_size=32,
                           optimizer=optimizer, validation_data=(x_test, y_test),
                           record="iteration", validation_freq=args.validation_freq,
-                          callbacks=[progress])
+                          callbacks=callbacks)
         elapsed = time.perf_counter() - t0
         _, _, acc = net.test(x_test, y_test)
         stem = os.path.join(args.out, name)
@@ -62,6 +63,17 @@ def reproduce(args):
                    "seed": args.seed, "epochs": args.epochs, "nets": rows,
                    "collapse_max_abs_diff": diff}, fh, indent=2)
     return 0
+
+
+def _tensorboard_callbacks(args, name):
+    """``--tensorboard DIR``: each net's run in its own sub-directory, side by side."""
+    if not args.tensorboard:
+        return []
+    import polymlp as pm
+
+    # The batch loss as often as the test set is evaluated, beside the epoch points.
+    return [pm.callbacks.TensorBoard(os.path.join(args.tensorboard, name),
+                                     update_freq=args.validation_freq)]
 
 
 def _try_plot(history, path, title):
@@ -104,6 +116,22 @@ def _collapse_demo(args):
     a = pm.to_numpy(net.predict(x))
     b = pm.to_numpy(single.predict(x))
     return float(numpy.max(numpy.abs(a - b)))
+
+
+def export(args):
+    """``polymlp export MODEL.polymlp OUT.onnx``: a saved network as an ONNX model."""
+    import polymlp as pm
+    from polymlp import onnx
+
+    net = pm.load(args.model)
+    path = onnx.export(net, args.out, opset=args.opset, labels=not args.no_labels)
+    import onnx as onnx_package
+
+    model = onnx_package.load(path)
+    outputs = ", ".join(o.name for o in model.graph.output)
+    print(f"Wrote {path}: network {net.name!r} ({net.n_parameters:,} parameters, "
+          f"{net.dtype_name}), opset {args.opset}; input 'input', outputs {outputs}.")
+    return 0
 
 
 def backends(args):
@@ -155,7 +183,17 @@ def main(argv=None):
     rep.add_argument("--validation-freq", type=int, default=10,
                      help="evaluate the test set every N iterations (default 10)")
     rep.add_argument("--out", default="results")
+    rep.add_argument("--tensorboard", metavar="DIR", default=None,
+                     help="also write TensorBoard logs, one sub-directory per net "
+                          "(view with: tensorboard --logdir DIR)")
     rep.set_defaults(func=reproduce)
+    ex = sub.add_parser("export", help="write a saved network as an ONNX model")
+    ex.add_argument("model", help="a file written by net.save() (.polymlp)")
+    ex.add_argument("out", help="the ONNX file to write (.onnx)")
+    ex.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
+    ex.add_argument("--no-labels", action="store_true",
+                    help="classifiers: probabilities only, no 'label' output")
+    ex.set_defaults(func=export)
     be = sub.add_parser("backends", help="list array backends and whether they are usable here")
     be.add_argument("--json", action="store_true")
     be.set_defaults(func=backends)

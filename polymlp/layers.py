@@ -135,6 +135,12 @@ class Dense(Layer):
         return (f"Dense(units={self.units}, activation={self.activation.name!r}"
                 + (f", input_size={self.input_size}" if self.input_size else "") + ")")
 
+    def to_onnx(self, builder, input_name, params):
+        """ONNX mapping (see :mod:`polymlp.onnx`): ``Gemm(x, W, b)``, then the activation's."""
+        W, b = params
+        z = builder.node("Gemm", [input_name, builder.constant(W, "W"), builder.constant(b, "b")])
+        return builder.activation(self.activation, z)
+
 
 _RECTIFIERS = ("relu", "leaky_relu")
 

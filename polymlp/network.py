@@ -465,7 +465,11 @@ class Network:
                         vmetrics.append(vm)
                 if cbs.batch_hooks:
                     self.theta, self.opt_state = theta, state
-                    cbs.on_batch_end(self.iterations, _batch_logs(epoch, s // batch_size, e - s))
+                    blogs = _batch_logs(epoch, s // batch_size, e - s)
+                    if want_loss and cbs.wants_batch_loss(self.iterations):
+                        # A host sync only every N iterations, for a callback that asked.
+                        blogs["loss"] = float(loss if dp is None else dp.allreduce(loss))
+                    cbs.on_batch_end(self.iterations, blogs)
                     if self.theta is not theta and dp is None:  # a callback set new weights
                         step, theta, state = self._make_step(want_loss, y_var)
                     theta, state = self.theta, self.opt_state
@@ -645,11 +649,13 @@ class Network:
 
         return serialization.save(self, path, include_optimizer=include_optimizer)
 
-    def export(self, path):
-        """Write the weights only, as ``.npz`` (keys ``layers.0.W``, ``layers.0.b``, ...)."""
-        from . import serialization
+    def export(self, path, format=None, **options):
+        """Write the weights only, as ``.npz`` (keys ``layers.0.W``, ``layers.0.b``, ...), or
+        with ``format="onnx"`` (inferred from a ``.onnx`` path) the network as an ONNX model
+        (options: see :func:`polymlp.onnx.export`)."""
+        from . import _export
 
-        return serialization.export(self, path)
+        return _export.export(self, path, format, **options)
 
     # --- structure -----------------------------------------------------------------
 

@@ -88,3 +88,14 @@ def test_compare_apis_writes_the_table(tmp_path):
     for row in rows[1:]:
         lines_of_code = int(row.split("|")[3])
         assert 3 <= lines_of_code <= 40
+
+
+def test_onnx_example_matches_polymlp():
+    pytest.importorskip("onnxruntime")
+    out = run("examples/onnx_export.py")
+    (accuracy,) = numbers(r"test accuracy (\d\.\d+)", out)
+    assert accuracy > 0.85
+    diffs = numbers(r"max \|(?:onnxruntime - polymlp|difference)\| of probabilities "
+                    r"([0-9.e+-]+)", out)
+    assert diffs and all(d < 1e-5 for d in diffs)
+    assert out.count("labels equal: True") == (2 if "skipping the pipeline" not in out else 1)

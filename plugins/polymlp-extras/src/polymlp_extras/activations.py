@@ -52,6 +52,13 @@ class Swish(ElementwiseActivation):
         s = _sigmoid(self.beta * z, xp)
         return s + self.beta * z * s * (1.0 - s)
 
+    def to_onnx(self, builder, input_name):
+        """ONNX mapping (see ``polymlp.onnx``): ``z * Sigmoid(beta * z)``."""
+        scaled = input_name
+        if self.beta != 1.0:
+            scaled = builder.node("Mul", [input_name, builder.constant(self.beta, "beta")])
+        return builder.node("Mul", [input_name, builder.node("Sigmoid", [scaled])])
+
 
 class SiLU(Swish):
     """Sigmoid linear unit ``z * sigmoid(z)`` (``torch.nn.functional.silu``)."""
@@ -98,6 +105,31 @@ class GELU(ElementwiseActivation):
                     + 0.5 * z * (1.0 - t * t) * self._K * (1.0 + 3.0 * self._C * (z * z)))
         return normal_cdf(z, xp=xp) + z * normal_pdf(z, xp=xp)
 
+    def to_onnx(self, builder, input_name):
+        """ONNX mapping (see ``polymlp.onnx``).
+
+        Exact: ``0.5 z (1 + Erf(z / sqrt 2))`` in float32; in float64 (which
+        onnxruntime's ``Erf`` lacks) the same Chebyshev evaluation of the normal
+        CDF as :meth:`value`. ``"tanh"``: the formula of :meth:`value` with ``Tanh``.
+        """
+        c = builder.constant
+        if self.approximate == "tanh":
+            cube = builder.node("Mul", [builder.node("Mul", [input_name, input_name]), input_name])
+            inner = builder.node("Add", [input_name, builder.node("Mul", [cube, c(self._C, "c")])])
+            t = builder.node("Tanh", [builder.node("Mul", [inner, c(self._K, "k")])])
+            half_z = builder.node("Mul", [input_name, c(0.5, "half")])
+            return builder.node("Mul", [half_z, builder.node("Add", [t, c(1.0, "one")])])
+        if builder.dtype.itemsize > 4:
+            from ._onnx import GraphNamespace
+
+            ns = GraphNamespace(builder)
+            z = ns.value(input_name)
+            return (z * normal_cdf(z, xp=ns)).name
+        erf = builder.node("Erf", [builder.node("Mul", [input_name,
+                                                        c(1.0 / math.sqrt(2.0), "rsqrt2")])])
+        half_z = builder.node("Mul", [input_name, c(0.5, "half")])
+        return builder.node("Mul", [half_z, builder.node("Add", [erf, c(1.0, "one")])])
+
 
 class Softplus(ElementwiseActivation):
     """Softplus ``log(1 + exp(beta * z)) / beta``, and ``z`` where ``beta * z > threshold``.
@@ -119,6 +151,17 @@ class Softplus(ElementwiseActivation):
         bz = self.beta * z
         return xp.where(bz > self.threshold, xp.ones_like(z), _sigmoid(bz, xp))
 
+    def to_onnx(self, builder, input_name):
+        """ONNX mapping (see ``polymlp.onnx``): ``Where(bz > threshold, z, Softplus(bz) / beta)``."""
+        bz = input_name
+        if self.beta != 1.0:
+            bz = builder.node("Mul", [input_name, builder.constant(self.beta, "beta")])
+        soft = builder.node("Softplus", [bz])
+        if self.beta != 1.0:
+            soft = builder.node("Div", [soft, builder.constant(self.beta, "beta")])
+        linear = builder.node("Greater", [bz, builder.constant(self.threshold, "threshold")])
+        return builder.node("Where", [linear, input_name, soft])
+
 
 class Mish(ElementwiseActivation):
     """Mish ``z * tanh(softplus(z))`` (Misra 2019), as ``torch.nn.functional.mish``."""
@@ -132,3 +175,8 @@ class Mish(ElementwiseActivation):
         t = xp.tanh(_softplus(z, xp))
         # d/dz softplus(z) = sigmoid(z)
         return t + z * (1.0 - t * t) * _sigmoid(z, xp)
+
+    def to_onnx(self, builder, input_name):
+        """ONNX mapping (see ``polymlp.onnx``): ``z * Tanh(Softplus(z))``."""
+        t = builder.node("Tanh", [builder.node("Softplus", [input_name])])
+        return builder.node("Mul", [input_name, t])

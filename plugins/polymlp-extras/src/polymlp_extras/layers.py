@@ -57,6 +57,10 @@ class Dropout(Layer):
     def __repr__(self):
         return f"Dropout(rate={self.rate})"
 
+    def to_onnx(self, builder, input_name, params):
+        """ONNX mapping (see ``polymlp.onnx``): ``Identity``, as dropout is at inference."""
+        return builder.node("Identity", [input_name])
+
 
 class LayerNorm(Layer):
     """Layer normalisation over the features (Ba et al. 2016), as ``torch.nn.LayerNorm``.
@@ -111,3 +115,15 @@ class LayerNorm(Layer):
     def __repr__(self):
         size = f", input_size={self.input_size}" if self.input_size else ""
         return f"LayerNorm(epsilon={self.epsilon}{size})"
+
+    def to_onnx(self, builder, input_name, params):
+        """ONNX mapping (see ``polymlp.onnx``): ``LayerNormalization`` over the last axis.
+
+        Needs opset 17. Its ``epsilon`` is a float32 attribute, which moves a
+        float64 network's outputs by about ``1e-13`` relative.
+        """
+        builder.require_opset(17, "layer_norm's LayerNormalization")
+        gain, bias = params
+        return builder.node("LayerNormalization",
+                            [input_name, builder.constant(gain, "gain"),
+                             builder.constant(bias, "bias")], axis=-1, epsilon=self.epsilon)
