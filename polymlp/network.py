@@ -260,7 +260,7 @@ class Network:
     # --- training ------------------------------------------------------------------
 
     def fit(self, x, y, *, epochs=10, batch_size=32, optimizer=None, validation_data=None,
-            shuffle=True, record="iteration", validation_freq=1, verbose=0,
+            shuffle=True, record="iteration", validation_freq=None, verbose=0,
             distributed=False, callbacks=None, on_divergence="raise"):
         """Train by minibatch backpropagation; calling again continues training.
 
@@ -274,10 +274,14 @@ class Network:
             or an instance. Omitted or equal to the current one, training
             continues with the current optimizer state.
         validation_data : tuple (x_val, y_val), optional
-            Evaluated after every recorded step (``val_loss``, ``val_<metric>``).
-        validation_freq : int
-            Evaluate the validation set every this many steps (iterations or
-            epochs, as recorded) and at the end of each epoch; other rows hold NaN.
+            Evaluated at the end of each epoch (``val_loss``, ``val_<metric>``).
+        validation_freq : int, optional
+            In iterations (minibatch steps). By default (None) the validation
+            set is evaluated once per epoch, at its end, as in Keras. With
+            ``validation_freq=N`` it is also evaluated after every N-th
+            iteration (counted across epochs and ``fit`` calls), for a finer
+            validation curve when ``record="iteration"``; the rows in between
+            hold NaN. With ``record="epoch"`` every epoch row is evaluated.
         shuffle : bool
             Reshuffle the training set each epoch (from the network's seed).
         record : {"iteration", "epoch", None}
@@ -310,7 +314,8 @@ class Network:
         epochs = _validate.positive_int("epochs", epochs)
         batch_size = _validate.positive_int("batch_size", batch_size)
         _validate.choice("record", record, _RECORD)
-        validation_freq = _validate.positive_int("validation_freq", validation_freq)
+        if validation_freq is not None:
+            validation_freq = _validate.positive_int("validation_freq", validation_freq)
         if not isinstance(shuffle, bool):
             raise TypeError(f"`shuffle` must be True or False; got {shuffle!r}.")
         verbose = _validate.verbose(verbose)
@@ -411,7 +416,7 @@ class Network:
         # The hook (an allreduce, say) runs uncompiled between the compiled halves.
         return _compose_step(jit(gradient) if traceable else gradient, jit(update), hook)
 
-    def _train(self, X, Y, epochs, batch_size, val, shuffle, record, verbose, val_freq=1,
+    def _train(self, X, Y, epochs, batch_size, val, shuffle, record, verbose, val_freq=None,
                dp=None, callbacks=None, on_divergence="raise"):
         xp, n = self.xp, X.shape[0]
         metric = self.metric_name
@@ -456,7 +461,7 @@ class Network:
                     metrics.append(score)
                     sizes.append(e - s)
                     if val is not None and record == "iteration":
-                        if self.iterations % val_freq == 0 or s + batch_size >= n:
+                        if s + batch_size >= n or (val_freq and self.iterations % val_freq == 0):
                             self.theta = theta
                             vl, vm = self._eval(*val)
                         else:
@@ -492,7 +497,7 @@ class Network:
         return hist
 
     def _diverged(self, start, X, Y, batch_size, shuffle, hist, record, val, metric, lists,
-                  action, val_freq=1, replay=True):
+                  action, val_freq=None, replay=True):
         """Put back the last finite state, record the epoch up to it, then raise or warn."""
         div = _divergence.restore_last_finite(self, start, X, Y, batch_size, shuffle,
                                               self.epochs_done + 1, self.iterations, replay,
@@ -542,7 +547,7 @@ class Network:
                "loss": sum(l * s for l, s in zip(loss_h, sizes)) / total,
                metric: sum(m * s for m, s in zip(metric_h, sizes)) / total}
         if val is not None:
-            vl, vm = self._eval(*val) if self.epochs_done % val_freq == 0 else (nan, nan)
+            vl, vm = self._eval(*val)  # every epoch row: validation_freq counts iterations
             row["val_loss"], row[f"val_{metric}"] = float(vl), float(vm)
         hist.append(**row)
 
