@@ -420,7 +420,7 @@ class Network:
                dp=None, callbacks=None, on_divergence="raise"):
         xp, n = self.xp, X.shape[0]
         metric = self.metric_name
-        hist = History("epoch" if record == "epoch" else "iteration")
+        hist = History("epoch" if record == "epoch" else "iteration", name=self.name)
         want_loss = record is not None
         y_var = None if self.classification or not want_loss else _variance(Y, xp=xp)
         cbs = callbacks if callbacks is not None else _callbacks.CallbackList([], self)
@@ -536,6 +536,7 @@ class Network:
         if record == "iteration":
             first = self.iterations - len(losses) + 1
             hist.extend("iteration", range(first, self.iterations + 1))
+            hist.epoch_ends.append(self.iterations)  # for History.plot's epoch marks
             hist.extend("loss", loss_h)
             hist.extend(metric, metric_h)
             if val is not None:
