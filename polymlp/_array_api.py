@@ -17,6 +17,7 @@ import numpy
 
 import array_api_compat
 
+from ._install import install_hint
 from .errors import BackendError
 
 #: Backends polymlp knows by name: ``name -> (module to import, extra, how it is reached)``.
@@ -167,7 +168,7 @@ def _namespace_for(name):
 def _install_hint(name):
     extra = KNOWN_BACKENDS.get(name, (None, None))[1]
     if extra:
-        return f"pip install 'polymlp[{extra}]'"
+        return install_hint(extra)
     return f"pip install {name}"
 
 
