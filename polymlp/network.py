@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from math import nan
 
-from . import _divergence, _fastpath, _validate, data, registry
+from . import _divergence, _fastpath, _summary, _validate, data, registry
 from . import callbacks as _callbacks
 from . import distributed as _distributed
 from ._array_api import resolve_backend, to_numpy
@@ -703,23 +703,9 @@ class Network:
         return net
 
     def summary(self, print_fn=print):
-        """Print (and return) a table of layers, shapes, activations and parameter counts."""
-        lines = [f"Network {self.name!r} (backend {self.backend.name}, device "
-                 f"{self.device}, {self.dtype_name})",
-                 f"{'#':>3}  {'layer':<10} {'shape':<14} {'activation':<12} {'params':>9}"]
-        width = self.input_size
-        for i, layer in enumerate(self.layers):
-            count = sum(math.prod(s.shape) for s in layer.parameter_specs())
-            act = getattr(getattr(layer, "activation", None), "name", "-")
-            shape = f"{width} -> {layer.output_size}"
-            lines.append(f"{i + 1:>3}  {layer.name:<10} {shape:<14} {act:<12} {count:>9,}")
-            width = layer.output_size
-        loss = self.loss_fn.name if self.loss_fn else "(no output layer yet)"
-        lines.append(f"loss: {loss}; total parameters: {self.n_parameters:,}")
-        text = "\n".join(lines)
-        if print_fn is not None:
-            print_fn(text)
-        return text
+        """Print a table of layers, shapes, activations and parameter counts (returns None);
+        with ``print_fn=None``, return the table as a string instead."""
+        return _summary.summary(self, print_fn)
 
     def __getstate__(self):
         # Compiled steps are local functions (they do not pickle); rebuilt on demand.
