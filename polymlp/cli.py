@@ -199,7 +199,8 @@ def _parser():
                         description="List every activation, loss, optimizer, layer type and "
                                     "initializer by name, where it comes from and its status.")
     pl.add_argument("--json", action="store_true",
-                    help="print JSON: a list of {kind, name, source, version, status}")
+                    help="print JSON: a list of {kind, name, source, version, value, "
+                         "qualified_name, status} (see CONTRIBUTING.md)")
     pl.set_defaults(func=plugins)
     return parser
 
