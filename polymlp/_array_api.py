@@ -244,24 +244,27 @@ def _listed_devices(xp):
         return [d for d in xp.__array_namespace_info__().devices() if d is not None]
 
 
-_PROBED = {}
+_PROBED = {}  # (namespace id, name, device) -> True: devices known to train
 
 
 def _device_failure(xp, device):
     """None if `device` can train (make an array, reduce it, read it back), else the error.
 
     Some listed devices cannot: torch's ``meta`` device holds shapes without data.
-    Asked once per namespace and device.
+    A success is remembered per namespace and device; a failure is asked again
+    next time (it is the rare path, and its cause may go away).
     """
     key = (id(xp), getattr(xp, "__name__", ""), str(device))
-    if key not in _PROBED:
-        try:
-            x = xp.asarray([1.0, 2.0], device=device)
-            ok = float(to_numpy(xp.sum(x))) == 3.0
-            _PROBED[key] = None if ok else ValueError("1 + 2 did not give 3 there")
-        except Exception as exc:  # noqa: BLE001 - any failure means "cannot train there"
-            _PROBED[key] = exc
-    return _PROBED[key]
+    if key in _PROBED:
+        return None
+    try:
+        x = xp.asarray([1.0, 2.0], device=device)
+        if float(to_numpy(xp.sum(x))) != 3.0:
+            return ValueError("1 + 2 did not give 3 there")
+    except Exception as exc:  # noqa: BLE001 - any failure means "cannot train there"
+        return exc
+    _PROBED[key] = True
+    return None
 
 
 def _load_namespace(name, given):

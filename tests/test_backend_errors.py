@@ -24,6 +24,7 @@ def _fake_cupy():
         raise CUDARuntimeError(DRIVER)
 
     cupy.asarray = asarray
+    cupy.ndarray = type("ndarray", (), {})  # what array_api_compat looks for
     cupy.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(
         getDeviceCount=lambda: (_ for _ in ()).throw(CUDARuntimeError(DRIVER))))
     return cupy
