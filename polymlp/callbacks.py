@@ -328,11 +328,13 @@ class EarlyStopping(Callback):
         if self.wait >= self.patience:  # Keras' rule: patience epochs without improvement
             self.stopped_epoch = epoch
             self.network.stop_training = True
-            self._say(f"EarlyStopping: {self.monitor} did not improve on {self.best:.6g} "
-                      f"(epoch {self.best_epoch + 1}) for {self.wait} epoch(s); stopping "
-                      f"after epoch {epoch + 1}.")
 
     def on_train_end(self, logs=None):
+        # Said here, as Keras does: by now the progress bar of the last epoch is closed.
+        if self.stopped_epoch is not None:
+            self._say(f"EarlyStopping: {self.monitor} did not improve on {self.best:.6g} "
+                      f"(epoch {self.best_epoch + 1}) for {self.wait} epoch(s); stopping "
+                      f"after epoch {self.stopped_epoch + 1}.")
         if self.restore_best_weights and self._best_theta is not None:
             self.network.theta = self._best_theta
             self._best_theta = None
