@@ -27,6 +27,7 @@ __all__ = [
     "GradientDescent", "History", "Initializer", "Layer", "Loss", "ModelFileError", "Momentum",
     "Network", "NotBuiltError", "Optimizer", "ParamSpec", "PluginError", "PolymlpError",
     "TrainingDivergedError", "activations", "checks", "datasets", "describe_backends",
-    "initializers", "layers", "losses", "optimizers", "register", "registry", "resolve_backend", "to_numpy",
+    "initializers", "layers", "losses", "optimizers", "register", "registry", "resolve_backend",
+    "to_numpy",
 ]
 __all__ += ["callbacks", "load", "serialization"]

@@ -13,7 +13,8 @@ class CUDARuntimeError(RuntimeError):
     """Stands in for cupy_backends.cuda.api.runtime.CUDARuntimeError."""
 
 
-DRIVER = "cudaErrorInsufficientDriver: CUDA driver version is insufficient for CUDA runtime version"
+DRIVER = ("cudaErrorInsufficientDriver: CUDA driver version is insufficient for CUDA "
+          "runtime version")
 
 
 def _fake_cupy():

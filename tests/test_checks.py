@@ -31,12 +31,15 @@ def test_checks_return_plain_python_values(check, good, converted):
 
 
 @pytest.mark.parametrize("check, bad, error, words", [
-    (checks.positive_int, 0, ValueError, "`width` must be a positive integer (1 or more); got 0."),
-    (checks.positive_int, 2.0, TypeError, "`width` must be a positive integer; got 2.0 of type float"),
+    (checks.positive_int, 0, ValueError,
+     "`width` must be a positive integer (1 or more); got 0."),
+    (checks.positive_int, 2.0, TypeError,
+     "`width` must be a positive integer; got 2.0 of type float"),
     (checks.positive_float, 0.0, ValueError, "`width` must be a positive, finite number"),
     (checks.positive_float, float("inf"), ValueError, "got inf"),
     (checks.positive_float, True, TypeError, "got True of type bool"),
-    (checks.non_negative_float, -0.5, ValueError, "non-negative, finite number (0 or more); got -0.5"),
+    (checks.non_negative_float, -0.5, ValueError,
+     "non-negative, finite number (0 or more); got -0.5"),
     (checks.unit_interval, 1.0, ValueError, "must be in [0, 1) (0 included, 1 excluded); got 1.0"),
     (checks.finite_float, float("nan"), ValueError, "`width` must be finite; got nan"),
     (checks.finite_float, "1", TypeError, "`width` must be a real number; got '1' of type str"),
