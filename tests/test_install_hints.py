@@ -111,3 +111,27 @@ def test_load_with_plugin_autoload_off_says_so(tmp_path, monkeypatch):
 
         sys.modules.pop("polymlp_fakeauto", None)
         registry.refresh()
+
+
+@pytest.mark.parametrize("module, extra", [("polymlp.sklearn", "sklearn"),
+                                           ("polymlp.distributed", "mpi")])
+def test_optional_dependency_hints(monkeypatch, module, extra):
+    import importlib
+    import sys
+
+    monkeypatch.setattr(_install, "_root", lambda: "/src/polymlp")
+    missing = {"sklearn": "sklearn", "mpi": "mpi4py"}[extra]
+    for name in [m for m in sys.modules if m.split(".")[0] == missing] + [missing]:
+        monkeypatch.setitem(sys.modules, name, None)  # as if not installed
+    if module == "polymlp.sklearn":
+        monkeypatch.delitem(sys.modules, module, raising=False)
+        with pytest.raises(ImportError) as info:
+            importlib.import_module(module)
+    else:
+        from polymlp import distributed
+
+        with pytest.raises(ImportError) as info:
+            distributed._mpi()
+    message = str(info.value)
+    assert f"pip install '.[{extra}]' from the polymlp source checkout" in message
+    assert f"pip install 'polymlp[{extra}]'" in message
