@@ -40,6 +40,8 @@ def _run_tests(session, backends, extra=()):
 @nox.session
 def numpy(session):
     """NumPy, and the read-only NumPy namespace that catches in-place writes."""
+    # Keras (on its NumPy backend) is the reference for EarlyStopping's `patience`.
+    session.install("keras==3.15.1")
     _run_tests(session, "numpy,numpy_readonly",
                extra=[*PINS["onnx"], *PINS["tensorboard"]])
 

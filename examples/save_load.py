@@ -7,7 +7,6 @@ Run:  python examples/save_load.py [--quick]
 """
 import argparse
 import os
-import sys
 import tempfile
 
 import numpy
@@ -18,11 +17,6 @@ parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--quick", action="store_true", help="one epoch instead of five")
 args = parser.parse_args()
 
-if not hasattr(pm, "load"):
-    print("Skipping the save/load example: this polymlp has no pm.load yet "
-          "(saving and loading arrive with the persistence feature).")
-    sys.exit(0)
-
 x_train, y_train, x_test, y_test = pm.datasets.hypercube()
 net = pm.Network(14, name="14-100-40-4", seed=0)
 net.stack(pm.Dense(100, "relu")).stack(pm.Dense(40, "relu"))
@@ -32,11 +26,12 @@ net.fit(x_train, y_train, epochs=1 if args.quick else 5, batch_size=32, record=N
 usable = [row["name"] for row in pm.describe_backends() if row["usable"]]
 target = next((b for b in ("torch", "jax", "array_api_strict", "cupy") if b in usable), "numpy")
 with tempfile.TemporaryDirectory() as folder:
-    path = os.path.join(folder, "seed-net")
-    saved = net.save(path) or path
-    print(f"saved {net.name} to {os.path.basename(str(saved))} "
-          f"({', '.join(sorted(os.listdir(folder)))})")
-    loaded = pm.load(saved, backend=target)
+    # One zip file: the architecture as JSON, the weights and the optimizer state.
+    path = net.save(os.path.join(folder, "seed-net.polymlp"))
+    print(f"saved network {net.name!r} ({net.n_parameters:,} parameters, trained on "
+          f"{net.backend.name}) to {os.path.basename(str(path))} "
+          f"({os.path.getsize(path):,} bytes)")
+    loaded = pm.load(path, backend=target)
 
 before = pm.to_numpy(net.predict_proba(x_test))
 after = pm.to_numpy(loaded.predict_proba(x_test))

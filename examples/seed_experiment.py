@@ -19,4 +19,4 @@ history = net.fit(x_train, y_train, epochs=1 if args.quick else 10, batch_size=3
                   optimizer=pm.Adam(learning_rate=0.002), validation_data=(x_test, y_test))
 y_pred, y_hat, accuracy = net.test(x_test, y_test)  # labels, probabilities, accuracy
 print(f"{net.name} on {args.backend}: test accuracy {accuracy:.4f} after "
-      f"{net.epochs_done} epochs ({len(history)} iterations); the blog reported 0.9774")
+      f"{net.epochs_done} epoch(s) ({len(history)} iterations); the blog reported 0.9774")

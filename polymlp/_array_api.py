@@ -17,6 +17,7 @@ import numpy
 
 import array_api_compat
 
+from ._install import install_hint
 from .errors import BackendError
 
 #: Backends polymlp knows by name: ``name -> (module to import, extra, how it is reached)``.
@@ -167,7 +168,7 @@ def _namespace_for(name):
 def _install_hint(name):
     extra = KNOWN_BACKENDS.get(name, (None, None))[1]
     if extra:
-        return f"pip install 'polymlp[{extra}]'"
+        return install_hint(extra)
     return f"pip install {name}"
 
 
@@ -203,8 +204,67 @@ def resolve_backend(backend="numpy", device=None):
             f"{backend!r} of type {type(backend).__name__}. Known names: "
             f"{', '.join(KNOWN_BACKENDS)}."
         )
-    dev = _resolve_device(name, xp, device)
+    try:
+        dev = _resolve_device(name, xp, device)
+    except BackendError:
+        raise
+    except Exception as exc:  # the library fails to list or open its devices (no driver...)
+        raise BackendError(_unusable(name, backend, exc)) from exc
+    failure = _device_failure(xp, dev)
+    if failure is not None:
+        if device is None:  # the library's own default device does not work at all
+            raise BackendError(_unusable(name, backend, failure)) from failure
+        usable = [str(d) for d in _listed_devices(xp) if _device_failure(xp, d) is None]
+        raise BackendError(
+            f"`device={device!r}` of backend {name!r} cannot train: creating an array there "
+            f"and reading a value back fails ({type(failure).__name__}: "
+            f"{_first_line(failure)}). Devices that can: {', '.join(usable) or 'none'}; "
+            f"`polymlp backends` lists them.") from failure
     return Backend(name=name, xp=xp, device=dev, writable=_writable(name, xp))
+
+
+# What it means when a library imports but cannot compute: library-specific words only.
+_UNUSABLE = {"cupy": "CuPy is installed but no CUDA device or driver is usable here"}
+
+
+def _first_line(exc):
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _unusable(name, given, exc):
+    what = _UNUSABLE.get(name, f"backend {name!r} is installed but cannot compute here")
+    return (f"`backend={given!r}`: {what} ({type(exc).__name__}: {_first_line(exc)}). Use "
+            f"backend='numpy', or one of the backends `polymlp backends` lists as usable.")
+
+
+def _listed_devices(xp):
+    with warnings.catch_warnings():  # torch warns while probing its device types
+        warnings.simplefilter("ignore")
+        return [d for d in xp.__array_namespace_info__().devices() if d is not None]
+
+
+_PROBED = {}  # (namespace id, name, device) -> True: devices known to train
+
+
+def _device_failure(xp, device):
+    """None if `device` can train (make an array, reduce it, read it back), else the error.
+
+    Some listed devices cannot: torch's ``meta`` device holds shapes without data.
+    A success is remembered per namespace and device; a failure is asked again
+    next time (it is the rare path, and its cause may go away).
+    """
+    key = (id(xp), getattr(xp, "__name__", ""), str(device))
+    if key in _PROBED:
+        return None
+    try:
+        x = xp.asarray([1.0, 2.0], device=device)
+        if float(to_numpy(xp.sum(x))) != 3.0:
+            return ValueError("1 + 2 did not give 3 there")
+    except Exception as exc:  # noqa: BLE001 - any failure means "cannot train there"
+        return exc
+    _PROBED[key] = True
+    return None
 
 
 def _load_namespace(name, given):
@@ -217,6 +277,8 @@ def _load_namespace(name, given):
                 f"{_install_hint(name)}, or pick one of the usable backends listed by "
                 f"`polymlp backends`."
             ) from exc
+        except Exception as exc:  # installed, but cannot start here (CuPy without a driver)
+            raise BackendError(_unusable(name, given, exc)) from exc
     from . import registry  # plugin-provided backends
 
     xp = registry.load_backend(name)
@@ -384,10 +446,9 @@ def describe_backends():
         row = {"name": name, "usable": False, "devices": [], "why": ""}
         try:
             backend = resolve_backend(name)
-            with warnings.catch_warnings():  # torch warns while probing its device types
-                warnings.simplefilter("ignore")
-                devices = [d for d in backend.xp.__array_namespace_info__().devices()
-                           if d is not None]
+            # Only devices that can train (not torch's data-less "meta", say).
+            devices = [d for d in _listed_devices(backend.xp)
+                       if _device_failure(backend.xp, d) is None]
             row["devices"] = [str(d) for d in devices]
             if name == "cupy":
                 _check_cuda()

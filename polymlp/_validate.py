@@ -1,58 +1,14 @@
 """Argument checks shared by the public API: each error names the parameter,
-the value received, what is allowed and how to fix it."""
+the value received, what is allowed and how to fix it.
 
-import math
+The general checks live in the public :mod:`polymlp.checks` (plugin authors
+use them too); the ones below are about polymlp's own arguments.
+"""
+
 import numbers
 
-
-def positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be a positive integer; got {value!r} "
-                        f"of type {type(value).__name__}. Pass an int such as {name}=10.")
-    if value <= 0:
-        raise ValueError(f"`{name}` must be a positive integer (1 or more); got {value!r}.")
-    return int(value)
-
-
-def positive_float(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` must be a positive number; got {value!r} "
-                        f"of type {type(value).__name__}. Pass a float such as {name}=0.001.")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive, finite number; got {value!r}. "
-                         f"Typical learning rates lie between 1e-4 and 1e-1.")
-    return float(value)
-
-
-def unit_interval(name, value):
-    """A float in [0, 1), as momentum and the Adam betas must be."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` must be a number in [0, 1); got {value!r} "
-                        f"of type {type(value).__name__}.")
-    if not (0.0 <= value < 1.0):
-        raise ValueError(f"`{name}` must be in [0, 1) (0 included, 1 excluded); got {value!r}. "
-                         f"Common values are 0.9 and 0.999.")
-    return float(value)
-
-
-def finite_float(name, value):
-    """Any finite real number (a slope, a constant)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` must be a real number; got {value!r} "
-                        f"of type {type(value).__name__}.")
-    if not math.isfinite(value):
-        raise ValueError(f"`{name}` must be finite; got {value!r}.")
-    return float(value)
-
-
-def choice(name, value, allowed):
-    try:
-        ok = value in allowed
-    except TypeError:  # unhashable values (lists, dicts) are simply not allowed
-        ok = False
-    if not ok:
-        raise ValueError(f"`{name}` must be one of {list(allowed)}; got {value!r}.")
-    return value
+from .checks import (boolean, choice, finite_float, non_negative_float,  # noqa: F401
+                     positive_float, positive_int, unit_interval)
 
 
 def seed(value):

@@ -262,8 +262,9 @@ class EarlyStopping(Callback):
     monitor : str, default "val_loss"
         An epoch log key: ``"loss"``, ``"accuracy"``, ``"val_loss"``, ``"val_accuracy"``...
     patience : int, default 0
-        Epochs without improvement that are tolerated: training stops at the
-        ``patience + 1``-th consecutive epoch that does not improve.
+        Number of consecutive epochs without improvement after which training
+        stops, as in Keras: ``patience=3`` stops at the end of the 3rd epoch in
+        a row that does not improve (0 and 1 both stop at the first one).
     min_delta : float, default 0
         Smallest change that counts as an improvement.
     mode : {"auto", "min", "max"}
@@ -271,15 +272,21 @@ class EarlyStopping(Callback):
     restore_best_weights : bool, default False
         When training ends (stopped early or not), put back the weights of
         the best epoch. The optimizer state is kept as it is.
+    verbose : int, default 0
+        At 1 or more, write a line (to stderr) when training is stopped and
+        when the best weights are restored.
 
     Attributes
     ----------
     best : float
         The best monitored value seen.
     best_epoch : int or None
-        The epoch (0-based, as in callbacks) that achieved it.
+        The epoch (0-based, as in callbacks and Keras) that achieved it.
     stopped_epoch : int or None
-        The epoch after which training was stopped, or None.
+        The epoch (0-based) at whose end training was stopped, or None when
+        it ran to the end.
+    wait : int
+        Consecutive epochs without improvement so far.
 
     Examples
     --------
@@ -289,7 +296,7 @@ class EarlyStopping(Callback):
     """
 
     def __init__(self, monitor="val_loss", patience=0, min_delta=0.0, mode="auto",
-                 restore_best_weights=False):
+                 restore_best_weights=False, verbose=0):
         self._monitor = _Monitor(monitor, mode, min_delta)
         self.monitor, self.mode, self.min_delta = monitor, self._monitor.mode, min_delta
         if isinstance(patience, bool) or not isinstance(patience, numbers.Integral):
@@ -301,6 +308,7 @@ class EarlyStopping(Callback):
             raise TypeError(f"`restore_best_weights` must be True or False; got "
                             f"{restore_best_weights!r}.")
         self.restore_best_weights = restore_best_weights
+        self.verbose = _validate.verbose(verbose)
         self._reset()
 
     def _reset(self):
@@ -334,18 +342,26 @@ class EarlyStopping(Callback):
                 self._best_theta = net.xp.asarray(net.theta, copy=True)
             return
         self.wait += 1
-        if self.wait > self.patience:
+        if self.wait >= self.patience:  # Keras' rule: patience epochs without improvement
             self.stopped_epoch = epoch
             self.network.stop_training = True
-            log.info("EarlyStopping: %s did not improve on %.6g for %d epoch(s); stopping "
-                     "after epoch %d.", self.monitor, self.best, self.wait, epoch + 1)
 
     def on_train_end(self, logs=None):
+        # Said here, as Keras does: by now the progress bar of the last epoch is closed.
+        if self.stopped_epoch is not None:
+            self._say(f"EarlyStopping: {self.monitor} did not improve on {self.best:.6g} "
+                      f"(epoch {self.best_epoch + 1}) for {self.wait} epoch(s); stopping "
+                      f"after epoch {self.stopped_epoch + 1}.")
         if self.restore_best_weights and self._best_theta is not None:
             self.network.theta = self._best_theta
             self._best_theta = None
-            log.info("EarlyStopping: restored the weights of epoch %d (%s %.6g).",
-                     self.best_epoch + 1, self.monitor, self.best)
+            self._say(f"EarlyStopping: restored the weights of the best epoch, "
+                      f"{self.best_epoch + 1} ({self.monitor} {self.best:.6g}).")
+
+    def _say(self, message):
+        log.info(message)
+        if self.verbose >= 1:
+            print(message, file=sys.stderr, flush=True)
 
 
 class ModelCheckpoint(Callback):

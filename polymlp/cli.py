@@ -8,11 +8,18 @@ import os
 import sys
 import time
 
+DESCRIPTION = """\
+polymlp: multilayer perceptrons on any Array API library (NumPy, CuPy,
+PyTorch, JAX, array-api-strict).
+
+Run `polymlp COMMAND --help` for the options of a command."""
+
 SEED_NETS = (
     # (name, hidden layer widths, the blog's test accuracy)
     ("14-100-40-4", (100, 40), 0.9774),
-    ("14-(28x6)-4", (28,) * 6, 0.9150),
-    ("14-(14x28)-4", (14,) * 28, 0.9340),
+    # Shell-safe names (they name the files written): 6 hidden layers of 28, 28 of 14.
+    ("14-28x6-4", (28,) * 6, 0.9150),
+    ("14-14x28-4", (14,) * 28, 0.9340),
 )
 
 
@@ -58,10 +65,13 @@ def reproduce(args):
     diff = _collapse_demo(args)
     print(f"\nBonus: a 5-5-5-5 network with identity activations collapses into one affine "
           f"layer; max |N_A(x) - N_B(x)| over 1,000 random inputs = {diff:.3g}")
-    with open(os.path.join(args.out, "reproduce.json"), "w") as fh:
+    summary = os.path.join(args.out, "reproduce.json")
+    with open(summary, "w") as fh:
         json.dump({"backend": args.backend, "device": str(args.device), "dtype": args.dtype,
                    "seed": args.seed, "epochs": args.epochs, "nets": rows,
                    "collapse_max_abs_diff": diff}, fh, indent=2)
+    files = [r["csv"] for r in rows] + [r["png"] for r in rows if r["png"]] + [summary]
+    print("\nWrote:\n" + "\n".join(f"  {f}" for f in files))
     return 0
 
 
@@ -87,15 +97,19 @@ def _try_plot(history, path, title):
 
 def _table(rows, args):
     head = (f"\nSeed experiment on backend {args.backend} ({args.dtype}, seed {args.seed}, "
-            f"Adam lr 0.002, batch 32, {args.epochs} epochs)\n")
+            f"Adam lr 0.002, batch 32, {plural(args.epochs, 'epoch')})\n")
     lines = [f"{'net':<14} {'params':>7} {'test acc':>9} {'blog':>7} {'train cost':>11} "
              f"{'test cost':>10} {'train s':>8}"]
     for r in rows:
         lines.append(f"{r['net']:<14} {r['parameters']:>7,} {r['test_accuracy']:>9.4f} "
                      f"{r['blog_test_accuracy']:>7.4f} {r['train_cost']:>11.4f} "
                      f"{r['test_cost']:>10.4f} {r['train_seconds']:>8.2f}")
-    files = [r["csv"] for r in rows] + [r["png"] for r in rows if r["png"]]
-    return head + "\n".join(lines) + f"\n\nWrote {', '.join(files)}"
+    return head + "\n".join(lines)
+
+
+def plural(count, noun):
+    """``"1 epoch"``, ``"10 epochs"``."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def _collapse_demo(args):
@@ -171,38 +185,67 @@ def plugins(args):
     return 0
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="polymlp", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    rep = sub.add_parser("reproduce", help="train the seed experiment's three nets")
-    rep.add_argument("--backend", default="numpy")
-    rep.add_argument("--device", default=None)
-    rep.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    rep.add_argument("--epochs", type=int, default=10)
-    rep.add_argument("--seed", type=int, default=0)
-    rep.add_argument("--validation-freq", type=int, default=10,
-                     help="evaluate the test set every N iterations (default 10)")
-    rep.add_argument("--out", default="results")
-    rep.add_argument("--tensorboard", metavar="DIR", default=None,
-                     help="also write TensorBoard logs, one sub-directory per net "
-                          "(view with: tensorboard --logdir DIR)")
+def _parser():
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="polymlp", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"polymlp {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    rep = sub.add_parser(
+        "reproduce", help="train the seed experiment's three nets",
+        description="Train the seed experiment's nets 14-100-40-4, 14-28x6-4 and 14-14x28-4 "
+                    "(ReLU, softmax + cross-entropy, Adam lr 0.002, batch 32) on the hypercube "
+                    "data and print their test accuracies beside the blog's. Writes, into "
+                    "--out (./results by default), one NET.csv (per-iteration history) and "
+                    "NET.png (its plot, with matplotlib) per net and reproduce.json (the "
+                    "table's numbers), and lists the files written.")
+    rep.add_argument("--backend", default="numpy",
+                     help="array backend: numpy, torch, jax, cupy, array_api_strict or a "
+                          "plugin's (see `polymlp backends`); default: numpy")
+    rep.add_argument("--device", default=None,
+                     help="device of the backend, e.g. cpu or cuda:0; default: the backend's "
+                          "default device")
+    rep.add_argument("--dtype", default="float32", choices=["float32", "float64"],
+                     help="floating-point type of weights and data; default: float32")
+    rep.add_argument("--epochs", type=int, default=10, help="training epochs per net; default: 10")
+    rep.add_argument("--seed", type=int, default=0,
+                     help="seed of the initial weights and the shuffling; default: 0")
+    rep.add_argument("--validation-freq", type=int, default=10, metavar="N",
+                     help="evaluate the test set every N iterations (minibatches) and at "
+                          "each epoch's end; default: 10")
+    rep.add_argument("--out", default="results", metavar="DIR",
+                     help="directory for the files written, created if missing; default: "
+                          "results (./results, in the current directory)")
     rep.set_defaults(func=reproduce)
-    ex = sub.add_parser("export", help="write a saved network as an ONNX model")
-    ex.add_argument("model", help="a file written by net.save() (.polymlp)")
-    ex.add_argument("out", help="the ONNX file to write (.onnx)")
-    ex.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
-    ex.add_argument("--no-labels", action="store_true",
-                    help="classifiers: probabilities only, no 'label' output")
-    ex.set_defaults(func=export)
-    be = sub.add_parser("backends", help="list array backends and whether they are usable here")
-    be.add_argument("--json", action="store_true")
+    be = sub.add_parser("backends", help="list array backends and whether they are usable here",
+                        description="List the array backends polymlp knows, whether each is "
+                                    "usable here, and the devices it can train on.")
+    be.add_argument("--json", action="store_true", help="print JSON instead of a table")
     be.set_defaults(func=backends)
-    pl = sub.add_parser("plugins", help="list registered names per kind and their status")
-    pl.add_argument("--json", action="store_true")
+    pl = sub.add_parser("plugins", help="list registered names per kind and their status",
+                        description="List every activation, loss, optimizer, layer type and "
+                                    "initializer by name, where it comes from and its status.")
+    pl.add_argument("--json", action="store_true",
+                    help="print JSON: a list of {kind, name, source, version, value, "
+                         "qualified_name, status} (see CONTRIBUTING.md)")
     pl.set_defaults(func=plugins)
+    return parser
+
+
+def main(argv=None):
+    parser = _parser()
     args = parser.parse_args(argv)
+    if args.command is None:  # bare `polymlp`: say what it can do
+        parser.print_help()
+        return 0
     try:
         return args.func(args)
+    except BrokenPipeError:
+        # The reader went away (`polymlp plugins --json | head`): end quietly. Point stdout
+        # at devnull so that the interpreter's final flush does not complain either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except Exception as exc:  # the CLI reports errors plainly; tracebacks with POLYMLP_DEBUG=1
         if os.environ.get("POLYMLP_DEBUG"):
             raise

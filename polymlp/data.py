@@ -66,7 +66,8 @@ def to_backend(x, backend, name="x", float_dtype=None):
     if is_host_array(x) or not (foreign or hasattr(x, "__dlpack__")):
         arr = _host(x, name)
         if float_dtype is not None and arr.dtype.kind == "f":
-            arr = arr.astype(float_dtype, copy=False)
+            with numpy.errstate(over="ignore"):  # the finiteness check reports overflow
+                arr = arr.astype(float_dtype, copy=False)
         return backend.asarray(arr)
     if _same_library(x, backend):
         if not same_device(device_of(x), backend.device):
@@ -148,6 +149,7 @@ def check_inputs(x, backend, dtype, n_features, name="x"):
                         f"to a float dtype first.")
     arr = xp.astype(arr, dtype) if arr.dtype != dtype else arr
     if not bool(xp.all(xp.isfinite(arr))):
+        _raise_overflow(x, name, _dtype_name(backend, dtype))
         raise ValueError(f"`{name}` contains NaN or infinite values; remove or impute them first.")
     return arr
 
@@ -176,6 +178,7 @@ def check_targets(y, backend, dtype, n_samples, n_outputs, classification, name=
                         f"to integer labels or float targets first.")
     floats = xp.astype(arr, dtype)
     if not bool(xp.all(xp.isfinite(floats))):
+        _raise_overflow(y, name, _dtype_name(backend, dtype))
         raise ValueError(f"`{name}` contains NaN or infinite values; remove those samples "
                          f"or fill in the missing targets first.")
     if arr.ndim == 1 and classification and n_outputs > 1:
@@ -218,6 +221,23 @@ def check_targets(y, backend, dtype, n_samples, n_outputs, classification, name=
                 f"one-hot rows or probabilities in [0, 1] (or integer labels of shape (n,)). "
                 f"For regression targets use loss='mse' or 'mae'.")
     return floats
+
+
+def _raise_overflow(given, name, dtype_name):
+    """Raise if `given` is all finite but too large for `dtype_name` (the error path only)."""
+    try:
+        values = to_numpy(given)  # a host copy is fine here: we are about to raise
+        values = numpy.asarray(values, dtype=numpy.float64 if values.dtype.kind in "biu"
+                               else values.dtype)
+    except Exception:  # noqa: BLE001 - cannot look closer: report NaN/inf as usual
+        return
+    if dtype_name is None or values.dtype.kind != "f" or not numpy.all(numpy.isfinite(values)):
+        return
+    largest = float(numpy.max(numpy.abs(values)))
+    limit = float(numpy.finfo(dtype_name).max)
+    raise ValueError(f"`{name}` overflows {dtype_name}: it holds finite values up to "
+                     f"{largest:.4g} in magnitude, but {dtype_name} holds at most {limit:.4g}. "
+                     f"Rescale the data (standardise it, say), or use dtype='float64'.")
 
 
 def _dtype_name(backend, dtype):

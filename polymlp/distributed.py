@@ -35,8 +35,10 @@ def _mpi():
     try:
         from mpi4py import MPI
     except ImportError as exc:
+        from ._install import install_hint
+
         raise ImportError("Distributed training needs mpi4py and an MPI library: "
-                          "pip install 'polymlp[mpi]'") from exc
+                          f"{install_hint('mpi')}") from exc
     return MPI
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from math import nan
 
-from . import _divergence, _fastpath, _validate, data, registry
+from . import _divergence, _fastpath, _summary, _validate, data, registry
 from . import callbacks as _callbacks
 from . import distributed as _distributed
 from ._array_api import resolve_backend, to_numpy
@@ -260,7 +260,7 @@ class Network:
     # --- training ------------------------------------------------------------------
 
     def fit(self, x, y, *, epochs=10, batch_size=32, optimizer=None, validation_data=None,
-            shuffle=True, record="iteration", validation_freq=1, verbose=0,
+            shuffle=True, record="iteration", validation_freq=None, verbose=0,
             distributed=False, callbacks=None, on_divergence="raise"):
         """Train by minibatch backpropagation; calling again continues training.
 
@@ -274,10 +274,14 @@ class Network:
             or an instance. Omitted or equal to the current one, training
             continues with the current optimizer state.
         validation_data : tuple (x_val, y_val), optional
-            Evaluated after every recorded step (``val_loss``, ``val_<metric>``).
-        validation_freq : int
-            Evaluate the validation set every this many steps (iterations or
-            epochs, as recorded) and at the end of each epoch; other rows hold NaN.
+            Evaluated at the end of each epoch (``val_loss``, ``val_<metric>``).
+        validation_freq : int, optional
+            In iterations (minibatch steps). By default (None) the validation
+            set is evaluated once per epoch, at its end, as in Keras. With
+            ``validation_freq=N`` it is also evaluated after every N-th
+            iteration (counted across epochs and ``fit`` calls), for a finer
+            validation curve when ``record="iteration"``; the rows in between
+            hold NaN. With ``record="epoch"`` every epoch row is evaluated.
         shuffle : bool
             Reshuffle the training set each epoch (from the network's seed).
         record : {"iteration", "epoch", None}
@@ -310,7 +314,8 @@ class Network:
         epochs = _validate.positive_int("epochs", epochs)
         batch_size = _validate.positive_int("batch_size", batch_size)
         _validate.choice("record", record, _RECORD)
-        validation_freq = _validate.positive_int("validation_freq", validation_freq)
+        if validation_freq is not None:
+            validation_freq = _validate.positive_int("validation_freq", validation_freq)
         if not isinstance(shuffle, bool):
             raise TypeError(f"`shuffle` must be True or False; got {shuffle!r}.")
         verbose = _validate.verbose(verbose)
@@ -411,11 +416,11 @@ class Network:
         # The hook (an allreduce, say) runs uncompiled between the compiled halves.
         return _compose_step(jit(gradient) if traceable else gradient, jit(update), hook)
 
-    def _train(self, X, Y, epochs, batch_size, val, shuffle, record, verbose, val_freq=1,
+    def _train(self, X, Y, epochs, batch_size, val, shuffle, record, verbose, val_freq=None,
                dp=None, callbacks=None, on_divergence="raise"):
         xp, n = self.xp, X.shape[0]
         metric = self.metric_name
-        hist = History("epoch" if record == "epoch" else "iteration")
+        hist = History("epoch" if record == "epoch" else "iteration", name=self.name)
         want_loss = record is not None
         y_var = None if self.classification or not want_loss else _variance(Y, xp=xp)
         cbs = callbacks if callbacks is not None else _callbacks.CallbackList([], self)
@@ -456,7 +461,7 @@ class Network:
                     metrics.append(score)
                     sizes.append(e - s)
                     if val is not None and record == "iteration":
-                        if self.iterations % val_freq == 0 or s + batch_size >= n:
+                        if s + batch_size >= n or (val_freq and self.iterations % val_freq == 0):
                             self.theta = theta
                             vl, vm = self._eval(*val)
                         else:
@@ -496,7 +501,7 @@ class Network:
         return hist
 
     def _diverged(self, start, X, Y, batch_size, shuffle, hist, record, val, metric, lists,
-                  action, val_freq=1, replay=True):
+                  action, val_freq=None, replay=True):
         """Put back the last finite state, record the epoch up to it, then raise or warn."""
         div = _divergence.restore_last_finite(self, start, X, Y, batch_size, shuffle,
                                               self.epochs_done + 1, self.iterations, replay,
@@ -535,6 +540,7 @@ class Network:
         if record == "iteration":
             first = self.iterations - len(losses) + 1
             hist.extend("iteration", range(first, self.iterations + 1))
+            hist.epoch_ends.append(self.iterations)  # for History.plot's epoch marks
             hist.extend("loss", loss_h)
             hist.extend(metric, metric_h)
             if val is not None:
@@ -546,7 +552,7 @@ class Network:
                "loss": sum(l * s for l, s in zip(loss_h, sizes)) / total,
                metric: sum(m * s for m, s in zip(metric_h, sizes)) / total}
         if val is not None:
-            vl, vm = self._eval(*val) if self.epochs_done % val_freq == 0 else (nan, nan)
+            vl, vm = self._eval(*val)  # every epoch row: validation_freq counts iterations
             row["val_loss"], row[f"val_{metric}"] = float(vl), float(vm)
         hist.append(**row)
 
@@ -703,23 +709,9 @@ class Network:
         return net
 
     def summary(self, print_fn=print):
-        """Print (and return) a table of layers, shapes, activations and parameter counts."""
-        lines = [f"Network {self.name!r} (backend {self.backend.name}, device "
-                 f"{self.device}, {self.dtype_name})",
-                 f"{'#':>3}  {'layer':<10} {'shape':<14} {'activation':<12} {'params':>9}"]
-        width = self.input_size
-        for i, layer in enumerate(self.layers):
-            count = sum(math.prod(s.shape) for s in layer.parameter_specs())
-            act = getattr(getattr(layer, "activation", None), "name", "-")
-            shape = f"{width} -> {layer.output_size}"
-            lines.append(f"{i + 1:>3}  {layer.name:<10} {shape:<14} {act:<12} {count:>9,}")
-            width = layer.output_size
-        loss = self.loss_fn.name if self.loss_fn else "(no output layer yet)"
-        lines.append(f"loss: {loss}; total parameters: {self.n_parameters:,}")
-        text = "\n".join(lines)
-        if print_fn is not None:
-            print_fn(text)
-        return text
+        """Print a table of layers, shapes, activations and parameter counts (returns None);
+        with ``print_fn=None``, return the table as a string instead."""
+        return _summary.summary(self, print_fn)
 
     def __getstate__(self):
         # Compiled steps are local functions (they do not pickle); rebuilt on demand.

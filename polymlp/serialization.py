@@ -33,6 +33,7 @@ import numpy
 
 from . import activations, initializers, layers, losses, optimizers, registry
 from ._array_api import to_numpy
+from ._install import plugin_hint
 from .errors import BackendError, ModelFileError
 
 FORMAT = "polymlp.model"
@@ -528,11 +529,17 @@ def _missing_message(what, name, source, version, row):
         installed = importlib.metadata.version(source)
     except importlib.metadata.PackageNotFoundError:
         installed = None
+    if registry.autoload_disabled():  # installed plugins are not looked up at all
+        return (f"{what} {name!r} comes from the plugin package {source} {version}, and "
+                f"plugin autoload is off ({registry.DISABLE_ENV} is set), so installed "
+                f"plugins are not looked up. Unset {registry.DISABLE_ENV} (or set it to 0) "
+                f"to load it, or import the plugin's class and register it with "
+                f"polymlp.register before loading.")
     if installed is None:
         return (f"{what} {name!r} comes from {source} {version}, which is not installed: "
-                f"pip install {source}")
+                f"{plugin_hint(source)}")
     return (f"{what} {name!r} came from {source} {version}; the installed {source} "
-            f"{installed} does not provide it: pip install '{source}=={version}'")
+            f"{installed} does not provide it: {plugin_hint(source, version)}")
 
 
 def _build(config, path, backend, device, dtype):

@@ -34,8 +34,10 @@ try:
     from sklearn.utils.multiclass import check_classification_targets, type_of_target
     from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 except ImportError as exc:  # pragma: no cover - exercised only without scikit-learn
-    raise ImportError("polymlp.sklearn needs scikit-learn >= 1.6: "
-                      "pip install 'polymlp[sklearn]'") from exc
+    from ._install import install_hint
+
+    raise ImportError(f"polymlp.sklearn needs scikit-learn >= 1.6: "
+                      f"{install_hint('sklearn')}") from exc
 
 from . import _validate, data, registry
 from ._array_api import to_numpy

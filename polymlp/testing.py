@@ -76,16 +76,22 @@ def selected_backends():
     return [n for n in names if n in ALL_TEST_BACKENDS]
 
 
-def network_kwargs(name):
-    """``backend=`` and ``device=`` for :class:`polymlp.Network` on test backend `name`."""
+def network_kwargs(name, *, enable_x64=True):
+    """``backend=`` and ``device=`` for :class:`polymlp.Network` on test backend `name`.
+
+    On JAX, `enable_x64` (the default) switches ``jax_enable_x64`` on **for the
+    whole process**: JAX offers float64 only then, and polymlp's own test suite
+    compares float64 results on every backend. Pass ``enable_x64=False`` to
+    leave JAX's configuration alone. The conformance kit does, and turns x64 on
+    only for the duration of each check (``jax.enable_x64``), restoring it after.
+    """
     if name == "numpy_readonly":
         return {"backend": numpy_readonly}
     if name == "array_api_strict":
         return {"backend": "array_api_strict", "device": "device1"}
-    if name == "jax":
+    if name == "jax" and enable_x64:
         import jax
 
-        # Tests compare float64 results; JAX needs x64 switched on for that.
         jax.config.update("jax_enable_x64", True)
     return {"backend": name}
 

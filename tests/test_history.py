@@ -30,3 +30,31 @@ def test_concat_and_plot(tmp_path):
     assert both.iteration == [1, 2] and len(both) == 2
     both.plot(tmp_path / "p.png")
     assert (tmp_path / "p.png").stat().st_size > 5000
+
+
+def test_plot_titles_smooths_and_marks_epochs(tmp_path, hypercube):
+    pytest.importorskip("matplotlib")
+    import numpy
+
+    import polymlp as pm
+
+    x, y = hypercube[0][:320], hypercube[1][:320]
+    net = pm.Network(14, name="demo 14-8-4", seed=0).stack(pm.Dense(8, "relu"))
+    net.output(pm.Dense(4, "softmax"))
+    hist = net.fit(x, y, epochs=4, batch_size=16, validation_data=(x, y), validation_freq=5)
+    assert hist.name == "demo 14-8-4" and hist.epoch_ends == [20, 40, 60, 80]
+    fig = hist.plot(tmp_path / "p.png")
+    assert fig._suptitle.get_text() == "demo 14-8-4"  # the network's name by default
+    cost = fig.axes[0]
+    raw, mean, test = cost.get_lines()[:3]
+    assert raw.get_alpha() < 0.5 < mean.get_linewidth()  # raw faint, the average on top
+    window = min(20, 80 // 20)  # one epoch (20 steps), at most a 20th of the curve
+    expected = [numpy.mean(hist.loss[max(0, i - window + 1):i + 1]) for i in range(80)]
+    numpy.testing.assert_allclose(mean.get_ydata(), expected, rtol=1e-9)
+    assert list(test.get_xdata()) == [i for i, v in zip(hist.iteration, hist.val_loss)
+                                      if not math.isnan(v)]
+    marks = [line.get_xdata()[0] for line in cost.get_lines()[3:]]
+    assert marks == [20.5, 40.5, 60.5]  # epoch ends inside the curve
+    assert hist.plot(title="mine")._suptitle.get_text() == "mine"
+    with pytest.raises(ValueError, match="smooth"):
+        hist.plot(smooth=0)

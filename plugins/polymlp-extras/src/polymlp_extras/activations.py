@@ -7,7 +7,7 @@ Formulas and defaults follow ``torch.nn.functional``.
 
 import math
 
-from polymlp import ElementwiseActivation
+from polymlp import ElementwiseActivation, checks
 
 from ._special import normal_cdf, normal_pdf
 
@@ -23,15 +23,6 @@ def _softplus(z, xp):
     return xp.maximum(z, 0.0) + xp.log1p(xp.exp(-xp.abs(z)))
 
 
-def _number(name, value, positive=True):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"`{name}` must be a number; got {value!r} of type {type(value).__name__}.")
-    if not math.isfinite(value) or (positive and value <= 0):
-        raise ValueError(f"`{name}` must be a {'positive, ' if positive else ''}finite number; "
-                         f"got {value!r}.")
-    return float(value)
-
-
 class Swish(ElementwiseActivation):
     """Swish ``z * sigmoid(beta * z)`` (Ramachandran et al. 2017); SiLU when ``beta = 1``.
 
@@ -43,7 +34,7 @@ class Swish(ElementwiseActivation):
     name = "swish"
 
     def __init__(self, beta=1.0):
-        self.beta = _number("beta", beta)
+        self.beta = checks.positive_float("beta", beta)
 
     def value(self, z, /, *, xp):
         return z * _sigmoid(self.beta * z, xp)
@@ -140,8 +131,8 @@ class Softplus(ElementwiseActivation):
     name = "softplus"
 
     def __init__(self, beta=1.0, threshold=20.0):
-        self.beta = _number("beta", beta)
-        self.threshold = _number("threshold", threshold)
+        self.beta = checks.positive_float("beta", beta)
+        self.threshold = checks.positive_float("threshold", threshold)
 
     def value(self, z, /, *, xp):
         bz = self.beta * z

@@ -9,7 +9,7 @@ import math
 
 import numpy  # host-side by contract (see polymlp.initializers)
 
-from polymlp import Initializer
+from polymlp import Initializer, checks
 
 
 class LeCunNormal(Initializer):
@@ -42,9 +42,7 @@ class Orthogonal(Initializer):
     name = "orthogonal"
 
     def __init__(self, gain=1.0):
-        if isinstance(gain, bool) or not isinstance(gain, (int, float)) or not math.isfinite(gain):
-            raise TypeError(f"`gain` must be a finite number; got {gain!r}.")
-        self.gain = float(gain)
+        self.gain = checks.finite_float("gain", gain)
 
     def __call__(self, shape, *, rng, fan_in, fan_out):
         shape = tuple(shape)

@@ -6,9 +6,7 @@ and a ``backward`` returning ``(input_grad, param_grads)``; the network owns
 the parameter values and hands them in as a tuple.
 """
 
-import math
-
-from polymlp import Layer, ParamSpec, registry
+from polymlp import Layer, ParamSpec, checks, registry
 
 
 class Dropout(Layer):
@@ -28,13 +26,8 @@ class Dropout(Layer):
     name = "dropout"
 
     def __init__(self, rate=0.5):
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)):
-            raise TypeError(f"`rate` must be a number in [0, 1); got {rate!r} of type "
-                            f"{type(rate).__name__}.")
-        if not 0.0 <= rate < 1.0:
-            raise ValueError(f"`rate` must be in [0, 1) (the fraction of inputs dropped); "
-                             f"got {rate!r}.")
-        self.rate = float(rate)
+        self.rate = checks.unit_interval("rate", rate, hint="It is the fraction of inputs "
+                                         "dropped in training.")
 
     def build(self, input_size):
         self.input_size = input_size
@@ -76,11 +69,7 @@ class LayerNorm(Layer):
     name = "layer_norm"
 
     def __init__(self, epsilon=1e-5):
-        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)):
-            raise TypeError(f"`epsilon` must be a number; got {epsilon!r}.")
-        if not math.isfinite(epsilon) or epsilon <= 0:
-            raise ValueError(f"`epsilon` must be a positive, finite number; got {epsilon!r}.")
-        self.epsilon = float(epsilon)
+        self.epsilon = checks.positive_float("epsilon", epsilon)
 
     def build(self, input_size):
         self.input_size = input_size

@@ -2,19 +2,11 @@
 
 import math
 
-from polymlp import Loss
+from polymlp import Loss, checks
 
 
 def _size(a):
     return math.prod(a.shape)
-
-
-def _positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"`{name}` must be a number; got {value!r} of type {type(value).__name__}.")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive, finite number; got {value!r}.")
-    return float(value)
 
 
 class Huber(Loss):
@@ -32,7 +24,7 @@ class Huber(Loss):
     name = "huber"
 
     def __init__(self, delta=1.0):
-        self.delta = _positive("delta", delta)
+        self.delta = checks.positive_float("delta", delta)
 
     def value(self, y_hat, y, /, *, xp):
         d = y_hat - y
@@ -65,7 +57,7 @@ class Hinge(Loss):
     classification = True
 
     def __init__(self, margin=1.0):
-        self.margin = _positive("margin", margin)
+        self.margin = checks.positive_float("margin", margin)
 
     def _violations(self, y_hat, y, xp):
         if y_hat.shape[-1] == 1:

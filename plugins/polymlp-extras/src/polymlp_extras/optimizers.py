@@ -6,34 +6,7 @@ RMSprop and AdamW follow ``torch.optim``; Lion follows Chen et al. (2023),
 "Symbolic Discovery of Optimization Algorithms", Algorithm 2.
 """
 
-import math
-
-from polymlp import Optimizer
-
-
-def _positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"`{name}` must be a number; got {value!r} of type {type(value).__name__}.")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive, finite number; got {value!r}.")
-    return float(value)
-
-
-def _unit(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"`{name}` must be a number in [0, 1); got {value!r} of type "
-                        f"{type(value).__name__}.")
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"`{name}` must be in [0, 1); got {value!r}.")
-    return float(value)
-
-
-def _non_negative(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"`{name}` must be a number; got {value!r} of type {type(value).__name__}.")
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"`{name}` must be a non-negative, finite number; got {value!r}.")
-    return float(value)
+from polymlp import Optimizer, checks
 
 
 class RMSprop(Optimizer):
@@ -49,14 +22,12 @@ class RMSprop(Optimizer):
 
     def __init__(self, learning_rate=0.01, alpha=0.99, epsilon=1e-8, momentum=0.0,
                  centered=False, weight_decay=0.0):
-        self.learning_rate = _positive("learning_rate", learning_rate)
-        self.alpha = _unit("alpha", alpha)
-        self.epsilon = _positive("epsilon", epsilon)
-        self.momentum = _unit("momentum", momentum)
-        if not isinstance(centered, bool):
-            raise TypeError(f"`centered` must be True or False; got {centered!r}.")
-        self.centered = centered
-        self.weight_decay = _non_negative("weight_decay", weight_decay)
+        self.learning_rate = checks.positive_float("learning_rate", learning_rate)
+        self.alpha = checks.unit_interval("alpha", alpha)
+        self.epsilon = checks.positive_float("epsilon", epsilon)
+        self.momentum = checks.unit_interval("momentum", momentum)
+        self.centered = checks.boolean("centered", centered)
+        self.weight_decay = checks.non_negative_float("weight_decay", weight_decay)
 
     def init(self, params, /, *, xp):
         state = {"t": 0, "square_avg": xp.zeros_like(params)}
@@ -92,11 +63,11 @@ class AdamW(Optimizer):
 
     def __init__(self, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8,
                  weight_decay=0.01):
-        self.learning_rate = _positive("learning_rate", learning_rate)
-        self.beta1 = _unit("beta1", beta1)
-        self.beta2 = _unit("beta2", beta2)
-        self.epsilon = _positive("epsilon", epsilon)
-        self.weight_decay = _non_negative("weight_decay", weight_decay)
+        self.learning_rate = checks.positive_float("learning_rate", learning_rate)
+        self.beta1 = checks.unit_interval("beta1", beta1)
+        self.beta2 = checks.unit_interval("beta2", beta2)
+        self.epsilon = checks.positive_float("epsilon", epsilon)
+        self.weight_decay = checks.non_negative_float("weight_decay", weight_decay)
 
     def init(self, params, /, *, xp):
         return {"t": 0, "m": xp.zeros_like(params), "v": xp.zeros_like(params)}
@@ -123,10 +94,10 @@ class Lion(Optimizer):
     name = "lion"
 
     def __init__(self, learning_rate=1e-4, beta1=0.9, beta2=0.99, weight_decay=0.0):
-        self.learning_rate = _positive("learning_rate", learning_rate)
-        self.beta1 = _unit("beta1", beta1)
-        self.beta2 = _unit("beta2", beta2)
-        self.weight_decay = _non_negative("weight_decay", weight_decay)
+        self.learning_rate = checks.positive_float("learning_rate", learning_rate)
+        self.beta1 = checks.unit_interval("beta1", beta1)
+        self.beta2 = checks.unit_interval("beta2", beta2)
+        self.weight_decay = checks.non_negative_float("weight_decay", weight_decay)
 
     def init(self, params, /, *, xp):
         return {"t": 0, "m": xp.zeros_like(params)}
