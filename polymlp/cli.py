@@ -217,7 +217,19 @@ def _parser():
     rep.add_argument("--out", default="results", metavar="DIR",
                      help="directory for the files written, created if missing; default: "
                           "results (./results, in the current directory)")
+    rep.add_argument("--tensorboard", metavar="DIR", default=None,
+                     help="also write TensorBoard logs, one sub-directory per net "
+                          "(view with: tensorboard --logdir DIR); default: none")
     rep.set_defaults(func=reproduce)
+    ex = sub.add_parser("export", help="write a saved network as an ONNX model",
+                        description="Write a network saved with net.save() as an ONNX model "
+                                    "(needs the onnx extra: pip install 'polymlp[onnx]').")
+    ex.add_argument("model", help="a file written by net.save() (.polymlp)")
+    ex.add_argument("out", help="the ONNX file to write (.onnx)")
+    ex.add_argument("--opset", type=int, default=18, help="ONNX opset; default: 18")
+    ex.add_argument("--no-labels", action="store_true",
+                    help="classifiers: probabilities only, no 'label' output")
+    ex.set_defaults(func=export)
     be = sub.add_parser("backends", help="list array backends and whether they are usable here",
                         description="List the array backends polymlp knows, whether each is "
                                     "usable here, and the devices it can train on.")

@@ -71,7 +71,7 @@ def test_reproduce_help_documents_every_option():
     text = run("reproduce", "--help").stdout
     options = re.findall(r"^  (--[a-z-]+)", text, re.M)
     assert options == ["--backend", "--device", "--dtype", "--epochs", "--seed",
-                       "--validation-freq", "--out"]
+                       "--validation-freq", "--out", "--tensorboard"]
     # Each option's help states its default.
     blocks = re.split(r"^  --", text.split("options:", 1)[1], flags=re.M)[1:]
     assert len(blocks) == len(options)
