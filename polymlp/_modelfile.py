@@ -27,13 +27,15 @@ import zipfile
 # Files are a host format by definition: weights cross to NumPy at this edge.
 import numpy
 
-from . import _atomic, activations, initializers, layers, losses, optimizers, registry
+from . import _atomic, _resume, activations, initializers, layers, losses, optimizers, registry
 from ._array_api import to_numpy
 from ._install import plugin_hint
 from .errors import BackendError, ModelFileError
 
 FORMAT = "polymlp.model"
-FORMAT_VERSION = 1
+# 2: a file saved inside an epoch holds the position there (config["training"]["cursor"]).
+# Files without one are still written as version 1, which older polymlp reads.
+FORMAT_VERSION = 2
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.npz"
 OPTIMIZER_FILE = "optimizer.npz"
@@ -81,11 +83,17 @@ def save(network, path, include_optimizer=True):
     >>> pm.load(path).get_weights()[0].shape
     (2, 2)
     """
+    return _save(network, path, include_optimizer)
+
+
+def _save(network, path, include_optimizer, cursor=None, extra=None, version=None):
+    """:func:`save`, with :func:`_members`'s private arguments (used by callbacks)."""
     path = _check_path(path)
     if not isinstance(include_optimizer, bool):
         raise TypeError(f"`include_optimizer` must be True or False; got {include_optimizer!r}.")
     network._require_built("save")
-    members = _members(network, include_optimizer)  # everything serialised before any write
+    # Everything serialised before any write.
+    members = _members(network, include_optimizer, cursor, extra, version)
     _atomic_write(path, members)
     log.debug("saved network %r to %s", network.name, path)
     return path
@@ -144,14 +152,24 @@ def _sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def _members(network, include_optimizer):
-    """``[(name, bytes), ...]`` of the zip: computed fully before anything is written."""
+def _members(network, include_optimizer, cursor=None, extra=None, version=None):
+    """``[(name, bytes), ...]`` of the zip: computed fully before anything is written.
+
+    `cursor` is the position inside the current epoch (:func:`polymlp._resume.capture`),
+    by default the running ``fit``'s, or the one a loaded file left pending.
+    `extra` adds top-level config entries (a backup's); `version` forces the
+    format version (by default the lowest that can hold the contents).
+    """
+    if cursor is None and include_optimizer:
+        cursor = _resume.capture(getattr(network, "_cursor", None), network.xp)
+        if cursor is None:
+            cursor = (getattr(network, "_resume", None) or {}).get("cursor")
     weights = _named_weights(network)
     _check_finite_weights(network, weights)
     weights_bytes = _npz_bytes(weights)
     config = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": version or (FORMAT_VERSION if cursor is not None else 1),
         "polymlp_version": _polymlp_version(),
         "written_with": {"python": platform.python_version(), "numpy": numpy.__version__},
         "network": {
@@ -174,6 +192,7 @@ def _members(network, include_optimizer):
         "optimizer": None,
         "training": None,
     }
+    config.update(extra or {})
     members = [(WEIGHTS_FILE, weights_bytes)]
     if include_optimizer:
         config["training"] = {
@@ -181,6 +200,8 @@ def _members(network, include_optimizer):
             "epochs_done": int(network.epochs_done),
             "rng": _jsonable_rng_state(network.rng.bit_generator.state),
         }
+        if cursor is not None:
+            config["training"]["cursor"] = {**cursor, "rng": _jsonable_rng_state(cursor["rng"])}
         if network.optimizer is not None:
             scalars, arrays = _split_state(network.opt_state)
             opt_bytes = _npz_bytes(arrays)
@@ -319,6 +340,30 @@ def _atomic_write(path, members):
 
 
 # --- reading ------------------------------------------------------------------------
+
+def read_into(net, path, check=None):
+    """Read the file at `path` into `net`, a built network of the same architecture.
+
+    Weights, and when the file has them the optimizer state, counters, RNG
+    state and position inside the epoch. ``check(config)`` may refuse the file
+    (raise) after its config is read and before anything else is. `net` is
+    left partly changed when this raises: pass a copy to keep the original
+    intact. Returns the config.
+    """
+    path = _check_path(path)
+    with _open_zip(path) as zf:
+        config = _read_config(zf, path)
+        _check_format(config, path)
+        if check is not None:
+            check(config)
+        _check_components(config, path)
+        specs = [spec for layer in net.layers for spec in layer.parameter_specs()]
+        weights = _read_npz(zf, path, config["weights"], WEIGHTS_FILE, "weights",
+                            _size_limit(specs))
+        _set_weights(net, weights, config, path)
+        _restore_training(net, zf, config, path)
+    return config
+
 
 def _open_zip(path):
     if not os.path.exists(path):
@@ -549,7 +594,9 @@ def _restore_training(net, zf, config, path):
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{path!r}: the training state in {CONFIG_FILE} is invalid "
                              f"({exc!r}); the file is corrupted.") from None
+    cursor = _read_cursor(training.get("cursor"), path, net)
     net.iterations, net.epochs_done = iterations, epochs_done
+    net._resume = None if cursor is None else {"cursor": cursor, "history": None}
     entry = config.get("optimizer")
     if entry is None:
         return
@@ -565,6 +612,33 @@ def _restore_training(net, zf, config, path):
                        _size_limit(templates))
     net.optimizer = opt
     net.opt_state = _rebuild_state(fresh, scalars, arrays, net, path)
+
+
+def _read_cursor(cursor, path, net):
+    """The position inside an epoch saved in the file (checked), or None."""
+    if cursor is None:
+        return None
+    try:
+        cursor = dict(cursor)
+        ints = [cursor[k] for k in ("batch", "samples", "batch_size")]
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in ints):
+            raise ValueError(f"batch, samples, batch_size = {ints!r}")
+        if cursor["batch"] * cursor["batch_size"] > cursor["samples"] + cursor["batch_size"]:
+            raise ValueError(f"batch {cursor['batch']} is past the end of the epoch")
+        if not isinstance(cursor["shuffle"], bool) or cursor["record"] not in (
+                "iteration", "epoch", None):
+            raise ValueError(f"shuffle {cursor['shuffle']!r}, record {cursor['record']!r}")
+        pending = cursor["pending"]
+        for key in _resume.PENDING:
+            if not isinstance(pending[key], list) or not all(
+                    v is None or isinstance(v, (int, float)) for v in pending[key]):
+                raise ValueError(f"pending {key!r}")
+        cursor["rng"] = _restore_rng_state(cursor["rng"])
+        type(net.rng.bit_generator)().state = cursor["rng"]  # refused unless well-formed
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ModelFileError(f"{path!r}: the position inside the epoch in {CONFIG_FILE} is "
+                             f"invalid ({exc!r}); the file is corrupted.") from None
+    return cursor
 
 
 def _flat_values(state):
