@@ -117,10 +117,18 @@ def _same_file(name, fd):
     return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
 
 
-def clean_stale(path):
-    """Remove the temporary files of `path` that no process is writing; their count."""
+def clean_stale(path, pattern=None):
+    """Remove the temporary files of `path` that no process is writing; their count.
+
+    With `pattern` (a compiled regex of file names), those of every file in
+    `path`'s directory whose name it matches.
+    """
     directory = os.path.dirname(os.path.abspath(path))
-    pattern = temp_pattern(path)
+    if pattern is None:
+        pattern = temp_pattern(path)
+    else:
+        pattern = re.compile(rf"^\.(?:{pattern.pattern.lstrip('^').rstrip('$')})"
+                             rf"\.[0-9a-f]{{12}}\.tmp$")
     try:
         names = [n for n in os.listdir(directory) if pattern.match(n)]
     except OSError:

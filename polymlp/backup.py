@@ -108,6 +108,8 @@ class BackupAndRestore(Callback):
         self.restored = False
         if os.path.exists(self.path):
             self._restore()
+        if getattr(net, "_writes_files", True):
+            _atomic.clean_stale(self.path)  # what saves killed in earlier runs left behind
 
     def on_batch_end(self, iteration, logs=None):
         if self.save_freq != "epoch" and iteration % self.save_freq == 0:

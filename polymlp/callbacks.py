@@ -430,6 +430,9 @@ class ModelCheckpoint(Callback):
 
     def on_train_begin(self, logs=None):
         self._monitor.reset()
+        regex = _template_regex(self.filepath)
+        if getattr(self.network, "_writes_files", True):  # left by saves killed earlier
+            _atomic.clean_stale(self.filepath, regex)
 
     def on_batch_end(self, iteration, logs=None):
         if self.save_freq != "epoch" and iteration % self.save_freq == 0:
@@ -457,26 +460,36 @@ class ModelCheckpoint(Callback):
             return  # another MPI rank than 0: rank 0 writes the same weights
         self.saved.append(path)
         log.info("ModelCheckpoint: saved %s %s.", path, when)
-        if self.keep_last is not None:
-            _keep_newest(self.filepath, self.keep_last, path)
+        regex = _template_regex(self.filepath)
+        if regex is not None:
+            # Saves killed halfway to any file of this template (one that may never be
+            # saved again) leave temporaries: remove those no process is writing.
+            _atomic.clean_stale(path, regex)
+            if self.keep_last is not None:
+                _keep_newest(regex, os.path.dirname(os.path.abspath(path)), self.keep_last,
+                             path)
 
 
-def _keep_newest(template, keep, just_saved):
-    """Delete all but the newest `keep` files that `template` formats to."""
-    directory = os.path.dirname(os.path.abspath(template))
-    pattern, named = "", set()
+def _template_regex(template):
+    """A regex of the file names `template` formats to, or None without a field."""
+    pattern, named, fields = "", set(), False
     for literal, name, _, _ in string.Formatter().parse(os.path.basename(template)):
         pattern += re.escape(literal)
         if name is None:
             continue
+        fields = True
         if name in ("epoch", "iteration") and name not in named:
             named.add(name)
             pattern += rf"(?P<{name}>-?\d+)"
         else:
             pattern += ".*?"
-    if not named:
-        return  # one file, overwritten by every save: nothing to prune
-    regex = re.compile(f"^{pattern}$")
+    if not fields:
+        return None  # one file, overwritten by every save: nothing to prune
+    return re.compile(f"^{pattern}$")
+
+
+def _keep_newest(regex, directory, keep, just_saved):
+    """Delete all but the newest `keep` files of `directory` that `regex` matches."""
     found = []
     for name in os.listdir(directory):
         match = regex.match(name)
