@@ -94,26 +94,26 @@ def take(net, samples, batch_size, shuffle, record, validation, hist, dp=None):
     configuration: continuing it with other data or batches would silently
     train on a different order than the one the epoch started with.
     """
-    saved, net._resume = getattr(net, "_resume", None), None
+    saved = getattr(net, "_resume", None)
     if saved is None:
         return None
+    cursor = saved.get("cursor")
+    if cursor is not None:
+        got = {"samples": samples, "batch_size": batch_size, "shuffle": shuffle}
+        want = {k: cursor[k] for k in got}
+        if got != want:  # raised with the position kept: a corrected fit() can still use it
+            raise ValueError(
+                f"Network {net.name!r} was saved inside epoch {net.epochs_done + 1}, at batch "
+                f"{cursor['batch']} of a pass over {want['samples']} rows in batches of "
+                f"{want['batch_size']} (shuffle={want['shuffle']}); fit() was called with "
+                f"{got['samples']} rows, batch_size={got['batch_size']}, "
+                f"shuffle={got['shuffle']}. Call fit() with the same training data, "
+                f"batch_size and shuffle to finish that epoch exactly.")
+    net._resume = None
     rows = saved.get("history")
     if rows is not None and rows.get("step") == hist.step:
         for key, col in rows["columns"].items():
             hist.extend(key, [math.nan if v is None else v for v in col])
-    cursor = saved.get("cursor")
-    if cursor is None:
-        return None
-    got = {"samples": samples, "batch_size": batch_size, "shuffle": shuffle}
-    want = {k: cursor[k] for k in got}
-    if got != want:
-        raise ValueError(
-            f"Network {net.name!r} was saved inside epoch {net.epochs_done + 1}, at batch "
-            f"{cursor['batch']} of a pass over {want['samples']} rows in batches of "
-            f"{want['batch_size']} (shuffle={want['shuffle']}); fit() was called with "
-            f"{got['samples']} rows, batch_size={got['batch_size']}, shuffle={got['shuffle']}. "
-            f"Call fit() with the same training data, batch_size and shuffle to finish that "
-            f"epoch exactly.")
     return cursor
 
 
