@@ -673,9 +673,9 @@ class Network:
         optimizer state, counters and RNG state are stored too, so ``fit``
         resumes exactly. Returns the path.
         """
-        from . import serialization
+        from . import _modelfile  # the file format; serialization (which builds Networks) is above
 
-        return serialization.save(self, path, include_optimizer=include_optimizer)
+        return _modelfile.save(self, path, include_optimizer=include_optimizer)
 
     def export(self, path, format=None, **options):
         """Write the weights only, as ``.npz`` (keys ``layers.0.W``, ``layers.0.b``, ...), or
