@@ -8,6 +8,7 @@ modules (:mod:`polymlp.backup`) can subclass :class:`Callback` while
 from __future__ import annotations
 
 import math
+import numbers
 
 from . import _modelfile, _resume
 
@@ -72,7 +73,11 @@ def host_every(cb):
     if declared is None:
         hooks = _overrides(cb, "on_batch_begin") or _overrides(cb, "on_batch_end")
         return 1 if hooks else "epoch"
-    return declared
+    if declared != "epoch" and (isinstance(declared, bool) or not isinstance(
+            declared, numbers.Integral) or declared < 1):
+        raise ValueError(f"{type(cb).__name__}.host_every must be None, 'epoch' or a positive "
+                         f"number of iterations; got {declared!r}.")
+    return declared if declared == "epoch" else int(declared)
 
 
 def host_every_all(callbacks):
@@ -89,10 +94,11 @@ def check_save_freq(save_freq):
     """`save_freq` of a checkpointing callback: ``"epoch"`` or a positive int."""
     if save_freq == "epoch":
         return save_freq
-    if isinstance(save_freq, bool) or not isinstance(save_freq, int) or save_freq < 1:
+    if isinstance(save_freq, bool) or not isinstance(save_freq, numbers.Integral) \
+            or save_freq < 1:
         raise ValueError(f"`save_freq` must be 'epoch' or a positive number of iterations "
                          f"(e.g. save_freq=500); got {save_freq!r}.")
-    return save_freq
+    return int(save_freq)
 
 
 def save_file(network, path, include_optimizer=True, extra=None, version=None,

@@ -123,24 +123,35 @@ def test_a_writer_whose_new_temporary_is_removed_before_it_locks_retries(tmp_pat
 
 def test_two_writers_and_a_reader_on_one_path(tmp_path):
     path = str(tmp_path / "shared.polymlp")
-    count = 40
-    procs = [subprocess.Popen([sys.executable, HAMMER, "write", str(seed), str(count), path],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
-             for seed in (1, 2)]
-    reader = subprocess.Popen([sys.executable, HAMMER, "read", str(3 * count), path],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
-    outs = [p.communicate(timeout=300) for p in procs + [reader]]
-    assert [p.returncode for p in procs + [reader]] == [0, 0, 0], [o[1] for o in outs]
+    count = 60
+
+    def start(*args):
+        proc = subprocess.Popen([sys.executable, HAMMER, *args], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+        assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+        return proc
+
+    procs = [start("write", str(seed), str(count), path) for seed in (1, 2)]
+    procs.append(start("read", str(3 * count), path))
+    for proc in procs:  # all at once
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [o[1] for o in outs]
     expected = {float(_w0(seed)) for seed in (1, 2)}
-    seen = [float(line) for line in outs[2][0].split()[1:]]
+    seen = [float(line) for line in outs[2][0].split()]
     assert len(seen) == 3 * count and set(seen) <= expected  # whole files of one writer only
+    assert set(seen) == expected  # the writers did interleave
     assert float(pm.load(path).get_weights()[0][0, 0]) in expected
     assert _temporaries(tmp_path) == []
 
 
 def _w0(seed):
-    net = pm.Network(8, seed=seed).stack(pm.Dense(128, "relu"))
-    return net.output(pm.Dense(4, "softmax")).get_weights()[0][0, 0]
+    """The first weight of hammer.py's writer `seed` (built and trained as there)."""
+    net = pm.Network(8, seed=seed).stack(pm.Dense(512, "relu")).stack(pm.Dense(256, "relu"))
+    net.output(pm.Dense(4, "softmax"))
+    net.fit([[0.0] * 8] * 4, [0, 1, 2, 3], epochs=1)
+    return net.get_weights()[0][0, 0]
 
 
 # --- failed writes -------------------------------------------------------------------
@@ -271,6 +282,12 @@ def test_host_every_tells_a_loop_where_to_stop():
                         None).host_every == 2
     assert CallbackList([BackupAndRestore("d", save_freq=4), EveryBatch()],
                         None).host_every == 1
+
+    class Bad(Callback):
+        host_every = 0
+
+    with pytest.raises(ValueError, match="Bad.host_every must be"):
+        CallbackList([Bad()], None)
 
 
 @pytest.mark.parametrize("record", ["iteration", "epoch"])

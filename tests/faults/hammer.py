@@ -3,7 +3,8 @@
 Usage: hammer.py write SEED COUNT PATH  |  hammer.py read COUNT PATH
 A writer saves its own network (seeded SEED) COUNT times. A reader loads the
 path COUNT times and prints the first weight of each load (one line each), so
-that the test can check every file read was one a writer wrote, whole.
+that the test can check every file read was one a writer wrote, whole. Each
+prints "ready" and waits for a line on stdin, so that all start together.
 """
 
 import os
@@ -14,14 +15,17 @@ import polymlp as pm
 mode = sys.argv[1]
 if mode == "write":
     seed, count, path = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-    net = pm.Network(8, seed=seed).stack(pm.Dense(128, "relu"))
+    net = pm.Network(8, seed=seed).stack(pm.Dense(512, "relu")).stack(pm.Dense(256, "relu"))
     net.output(pm.Dense(4, "softmax"))
+    net.fit([[0.0] * 8] * 4, [0, 1, 2, 3], epochs=1)  # an optimizer state to write too
     print("ready", flush=True)
+    sys.stdin.readline()
     for _ in range(count):
         net.save(path)
 else:
     count, path = int(sys.argv[2]), sys.argv[3]
     print("ready", flush=True)
+    sys.stdin.readline()
     seen = 0
     while seen < count:
         if not os.path.exists(path):
