@@ -35,6 +35,12 @@ def _same(a, b):
     return all(numpy.array_equal(u, v) for u, v in zip(a.get_weights(), b.get_weights()))
 
 
+def _has(module):
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
 def _temporaries(directory):
     return sorted(f for f in os.listdir(directory) if f.endswith(".tmp"))
 
@@ -282,6 +288,12 @@ def test_host_every_tells_a_loop_where_to_stop():
                         None).host_every == 2
     assert CallbackList([BackupAndRestore("d", save_freq=4), EveryBatch()],
                         None).host_every == 1
+
+    if _has("tensorboardX"):  # TensorBoard needs the host only where it writes batch_loss
+        from polymlp.callbacks import TensorBoard
+
+        assert CallbackList([TensorBoard("runs", update_freq=25)], None).host_every == 25
+        assert CallbackList([TensorBoard("runs")], None).host_every == "epoch"
 
     class Bad(Callback):
         host_every = 0
