@@ -30,7 +30,7 @@ import numpy
 from . import _atomic, _resume, activations, initializers, layers, losses, optimizers, registry
 from ._array_api import to_numpy
 from ._install import plugin_hint
-from .errors import BackendError, ModelFileError
+from .errors import ModelFileError
 
 FORMAT = "polymlp.model"
 # 2: a file saved inside an epoch holds the position there (config["training"]["cursor"]).
@@ -341,14 +341,16 @@ def _atomic_write(path, members):
 
 # --- reading ------------------------------------------------------------------------
 
-def read_into(net, path, check=None):
+def read_into(net, path, check=None, build=None):
     """Read the file at `path` into `net`, a built network of the same architecture.
 
     Weights, and when the file has them the optimizer state, counters, RNG
     state and position inside the epoch. ``check(config)`` may refuse the file
-    (raise) after its config is read and before anything else is. `net` is
+    (raise) after its config is read and before anything else is. With `net`
+    None, ``build(config) -> network`` makes the network after the checks
+    (that is how :func:`polymlp.load` builds a new one). A network passed in is
     left partly changed when this raises: pass a copy to keep the original
-    intact. Returns the config.
+    intact. Returns ``(network, config)``.
     """
     path = _check_path(path)
     with _open_zip(path) as zf:
@@ -357,12 +359,14 @@ def read_into(net, path, check=None):
         if check is not None:
             check(config)
         _check_components(config, path)
+        if net is None:
+            net = build(config)
         specs = [spec for layer in net.layers for spec in layer.parameter_specs()]
         weights = _read_npz(zf, path, config["weights"], WEIGHTS_FILE, "weights",
                             _size_limit(specs))
         _set_weights(net, weights, config, path)
         _restore_training(net, zf, config, path)
-    return config
+    return net, config
 
 
 def _open_zip(path):

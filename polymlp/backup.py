@@ -141,7 +141,7 @@ class BackupAndRestore(Callback):
         net = self.network
         # Read and check everything into a copy first: a refused backup changes nothing.
         scratch = net.to(net.backend)
-        config = _modelfile.read_into(scratch, self.path, check=self._check)
+        scratch, config = _modelfile.read_into(scratch, self.path, check=self._check)
         lr = self._signature["learning_rate"]
         net.theta, net.optimizer, net.opt_state = (scratch.theta, scratch.optimizer,
                                                    scratch.opt_state)

@@ -24,9 +24,7 @@ from __future__ import annotations
 import logging
 
 from ._modelfile import (CONFIG_FILE, FORMAT, FORMAT_VERSION, OPTIMIZER_FILE,  # noqa: F401
-                         WEIGHTS_FILE, _check_components, _check_format, _check_path,
-                         _members, _open_zip, _read_config, _read_npz, _restore_training,
-                         _set_weights, _size_limit, export, save)
+                         WEIGHTS_FILE, _check_path, _members, export, read_into, save)
 from . import registry
 from .errors import BackendError, ModelFileError
 
@@ -72,16 +70,8 @@ def load(path, backend=None, device=None, dtype=None):
         from . import _validate
 
         dtype = _validate.dtype_name(dtype)
-    with _open_zip(path) as zf:
-        config = _read_config(zf, path)
-        _check_format(config, path)
-        _check_components(config, path)
-        net = _build(config, path, backend, device, dtype)
-        specs = [spec for layer in net.layers for spec in layer.parameter_specs()]
-        weights = _read_npz(zf, path, config["weights"], WEIGHTS_FILE, "weights",
-                            _size_limit(specs))
-        _set_weights(net, weights, config, path)
-        _restore_training(net, zf, config, path)
+    net, _ = read_into(None, path,
+                       build=lambda config: _build(config, path, backend, device, dtype))
     return net
 
 
