@@ -345,7 +345,7 @@ class Network:
         self._set_optimizer(optimizer)
         cbs.set_params({"epochs": self.epochs_done + epochs, "initial_epoch": self.epochs_done,
                         "steps": -(-X.shape[0] // batch_size), "samples": X.shape[0],
-                        "batch_size": batch_size,
+                        "batch_size": batch_size, "shuffle": shuffle,
                         "keys": _callbacks.log_keys(record, self.metric_name, val is not None)})
         try:
             if dp is None:
