@@ -10,7 +10,9 @@ the runs within each round so that drift in machine speed cancels. Prints
 the file size, the time per save, and the cost as a fraction of training
 time: ``(time with checkpoints - time without) / time without``, the median
 over rounds of the ratio within a round. Also reports the time of one save
-measured alone. The checkpoint directory matters (a local disk, a network
+measured alone, and the fraction it predicts, ``save time / (N * time per
+iteration)``, which is steadier than the difference of two noisy timings on
+a busy machine. The checkpoint directory matters (a local disk, a network
 file system): choose it with --dir.
 """
 
@@ -91,6 +93,7 @@ def main(argv=None):
         ratios = [t / b - 1.0 for t, b in zip(times[n], times[None])]
         rows.append({"save_freq": n, "saves": saves, "seconds": statistics.median(times[n]),
                      "cost_fraction": statistics.median(ratios),
+                     "predicted_fraction": statistics.median(solo) / (n * base / steps),
                      "seconds_per_save": (statistics.median(times[n]) - base) / saves})
     result = {"workload": "w2", "sizes": spec["sizes"], "batch": spec["batch"],
               "iterations": steps, "train_seconds_without": base, "file_bytes": size,
@@ -100,10 +103,12 @@ def main(argv=None):
           f"NumPy, BLAS threads {result['threads']}; checkpoint file {size / 2**20:.1f} MiB, "
           f"one save alone {result['save_seconds_alone'] * 1e3:.0f} ms; training without "
           f"checkpoints {base:.2f} s")
-    print(f"{'save_freq':>9} {'saves':>6} {'train s':>8} {'cost':>8} {'ms/save':>8}")
+    print(f"{'save_freq':>9} {'saves':>6} {'train s':>8} {'cost':>8} {'ms/save':>8} "
+          f"{'predicted':>9}")
     for row in rows:
         print(f"{row['save_freq']:>9} {row['saves']:>6} {row['seconds']:>8.2f} "
-              f"{row['cost_fraction']:>7.1%} {row['seconds_per_save'] * 1e3:>8.0f}")
+              f"{row['cost_fraction']:>7.1%} {row['seconds_per_save'] * 1e3:>8.0f} "
+              f"{row['predicted_fraction']:>8.1%}")
     if args.out:
         with open(args.out, "w") as fh:
             json.dump(result, fh, indent=1)

@@ -10,7 +10,7 @@ deleted.  Re-exported as ``polymlp.callbacks.BackupAndRestore``.
 A backup holds everything a model file holds (weights, optimizer state,
 counters, RNG state, the position inside the epoch) plus the History of the
 interrupted ``fit`` and what identifies it: the architecture, seed and dtype
-of the network, the training set's size, the batch size, the optimizer and
+of the network, the training set's size, the batch size and ``shuffle``, the optimizer and
 counters the ``fit`` started from, and the file format version.  A backup
 that does not match the ``fit`` now starting is refused with an error that
 says what differs; it is read and checked completely before anything is
@@ -188,6 +188,7 @@ class BackupAndRestore(Callback):
 _COMPARED = (("network", "the network (architecture, seed or dtype)"),
              ("samples", "the number of training rows"),
              ("batch_size", "the batch size"),
+             ("shuffle", "shuffle"),
              ("optimizer", "the optimizer"),
              ("start", "the epoch and iteration counters the fit started from"))
 
@@ -202,6 +203,7 @@ def _signature(net, params):
                     "loss": registry.to_config(net.loss_fn)},
         "samples": params.get("samples"),
         "batch_size": params.get("batch_size"),
+        "shuffle": params.get("shuffle"),
         # The learning rate is left out: a scheduler changes it as training goes.
         "optimizer": None if opt is None else _without_rate(registry.to_config(opt)),
         "learning_rate": getattr(opt, "learning_rate", None),

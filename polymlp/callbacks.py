@@ -14,7 +14,8 @@ schedule resumes where it stopped); ``iteration`` is the 1-based count of
 minibatches, the ``iteration`` column of the history.  ``self.network`` is
 the network being trained and ``self.params`` holds ``epochs`` (the last
 epoch of this call, exclusive), ``initial_epoch``, ``steps`` (batches per
-epoch), ``samples``, ``batch_size`` and ``keys`` (what epoch logs will hold).
+epoch), ``samples``, ``batch_size``, ``shuffle`` and ``keys`` (what epoch logs
+will hold).
 
 ``logs`` only ever hold host Python numbers, so a callback never forces a
 device synchronisation.  Batch logs hold ``epoch``, ``batch`` (index within

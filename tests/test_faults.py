@@ -404,6 +404,7 @@ def _rewrite_config(path, change):
     ("rows", _net, {"rows": 80}, "the number of training rows"),
     ("batch size", _net, {"batch_size": 15}, "the batch size"),
     ("optimizer", _net, {"optimizer": "momentum"}, "the optimizer"),
+    ("shuffle", _net, {"shuffle": False}, "shuffle differs"),
 ])
 def test_backup_of_another_run_is_refused_and_nothing_changes(tmp_path, case, net, fit, match):
     path = _crashed_backup(tmp_path)
