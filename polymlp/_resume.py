@@ -83,7 +83,8 @@ def history_rows(history):
         return None
     return {"step": history.step,
             "columns": {k: [None if math.isnan(v) else v for v in col]
-                        for k, col in history.columns.items()}}
+                        for k, col in history.columns.items()},
+            "epoch_ends": [int(e) for e in getattr(history, "epoch_ends", ())]}
 
 
 def take(net, samples, batch_size, shuffle, record, validation, hist, dp=None):
@@ -114,6 +115,8 @@ def take(net, samples, batch_size, shuffle, record, validation, hist, dp=None):
     if rows is not None and rows.get("step") == hist.step:
         for key, col in rows["columns"].items():
             hist.extend(key, [math.nan if v is None else v for v in col])
+        if hasattr(hist, "epoch_ends"):  # where History.plot marks epochs
+            hist.epoch_ends[:0] = [int(e) for e in rows.get("epoch_ends", ())]
     return cursor
 
 

@@ -369,6 +369,7 @@ def test_backup_resumes_the_same_fit_exactly_and_is_deleted(tmp_path, save_freq)
     assert _same(again, whole)
     assert again.iterations == whole.iterations == 24
     assert str(h_again.columns) == str(h_whole.columns)  # whole History: no gap, no duplicate
+    assert h_again.epoch_ends == h_whole.epoch_ends == [6, 12, 18, 24]
     assert not backup_dir.exists()  # deleted when training completed
 
 
