@@ -1,6 +1,6 @@
 """What a checkpoint every N iterations costs on W2 (784-1024-1024-10, batch 256, Adam).
 
-    python benchmarks/checkpoint_cost.py                    # 1 epoch (64 iterations), N = 64, 16, 4, 1
+    python benchmarks/checkpoint_cost.py          # 1 epoch (64 iterations), N = 64, 16, 4, 1
     python benchmarks/checkpoint_cost.py --freqs 32,8 --epochs 2 --repeats 3 --dir /scratch
 
 For each N, trains W2 on NumPy with ``ModelCheckpoint(save_freq=N)`` (one
