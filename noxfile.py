@@ -32,18 +32,22 @@ TEST_DEPS = [".[test,plot,sklearn]"]
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def _run_tests(session, backends, extra=()):
+def _run_tests(session, backends, extra=(), **env):
     session.install(*TEST_DEPS, *extra)
-    session.run("pytest", *session.posargs, env={"POLYMLP_TEST_BACKENDS": backends, **ONE_THREAD})
+    session.run("pytest", *session.posargs,
+                env={"POLYMLP_TEST_BACKENDS": backends, **ONE_THREAD, **env})
 
 
 @nox.session
 def numpy(session):
-    """NumPy, and the read-only NumPy namespace that catches in-place writes."""
+    """NumPy, and the read-only NumPy namespace that catches in-place writes.
+
+    The slow tests (the kill-and-resume soak, about 15 s) run here, and so once in CI.
+    """
     # Keras (on its NumPy backend) is the reference for EarlyStopping's `patience`.
     session.install("keras==3.15.1")
     _run_tests(session, "numpy,numpy_readonly",
-               extra=[*PINS["onnx"], *PINS["tensorboard"]])
+               extra=[*PINS["onnx"], *PINS["tensorboard"]], POLYMLP_RUN_SLOW="1")
 
 
 @nox.session
@@ -107,10 +111,11 @@ def cupy(session):
 
 @nox.session
 def mpi(session):
-    """Data-parallel training under `mpiexec -n 2` and `-n 3` (MPI from wheels), and the
-    TensorBoard callback's rank-0-only writing."""
+    """Data-parallel training under `mpiexec -n 2` and `-n 3` (MPI from wheels), the
+    TensorBoard callback's rank-0-only writing, and BackupAndRestore across a killed rank."""
     session.install(*TEST_DEPS, *PINS["mpi"], *PINS["tensorboard"])
     session.run("pytest", "tests/test_distributed.py", "tests/test_tensorboard_mpi.py",
+                "tests/test_distributed_backup.py",
                 *session.posargs,
                 env={"POLYMLP_TEST_BACKENDS": "numpy"})
 

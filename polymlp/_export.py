@@ -31,6 +31,6 @@ def export(network, path, format=None, **options):
     if options:
         raise TypeError(f"Options {sorted(options)} apply to format='onnx' only; the .npz "
                         f"export takes none.")
-    from . import serialization
+    from . import _modelfile  # the file format (serialization, which builds Networks, is above)
 
-    return serialization.export(network, path)
+    return _modelfile.export(network, path)

@@ -12,7 +12,7 @@ import json
 import onnx
 from onnx import helper
 
-from . import __version__, registry, serialization
+from . import __version__, _modelfile, registry
 from ._onnx_builder import ModelBuilder, check_opset, label_node, network_graph, tensor_type
 from .errors import NotBuiltError
 
@@ -96,9 +96,9 @@ def export(network, path, *, opset=DEFAULT_OPSET, labels=True):
     ``.onnx`` path. Parameters as for :func:`to_onnx`.
     """
     # The atomic write of polymlp's own files: a failed export leaves the old file intact.
-    path = serialization._check_path(path)
+    path = _modelfile._check_path(path)
     model = to_onnx(network, opset=opset, labels=labels)
-    serialization._atomic_write(path, [(None, model.SerializeToString())])
+    _modelfile._atomic_write(path, [(None, model.SerializeToString())])
     return path
 
 

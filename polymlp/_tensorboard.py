@@ -67,6 +67,8 @@ class TensorBoardLogger:
         self.log_dir = os.fspath(log_dir)
         self.update_freq = update_freq
         self.batch_loss_every = _batch_period(update_freq)
+        # Host code runs only where batch_loss is written (Callback.host_every).
+        self.host_every = self.batch_loss_every or "epoch"
         self._writer_class = _summary_writer_class()
         self.writer = None
 

@@ -14,7 +14,8 @@ schedule resumes where it stopped); ``iteration`` is the 1-based count of
 minibatches, the ``iteration`` column of the history.  ``self.network`` is
 the network being trained and ``self.params`` holds ``epochs`` (the last
 epoch of this call, exclusive), ``initial_epoch``, ``steps`` (batches per
-epoch), ``samples``, ``batch_size`` and ``keys`` (what epoch logs will hold).
+epoch), ``samples``, ``batch_size``, ``shuffle`` and ``keys`` (what epoch logs
+will hold).
 
 ``logs`` only ever hold host Python numbers, so a callback never forces a
 device synchronisation.  Batch logs hold ``epoch``, ``batch`` (index within
@@ -36,7 +37,13 @@ A callback may also define ``check_logs(keys)``, called before any work is
 done, to refuse (``ValueError``) a configuration in which what it monitors
 will never be logged.
 
-Per-batch hooks cost nothing unless a callback overrides them.
+Per-batch hooks cost nothing unless a callback overrides them.  A callback
+declares how often it needs host code with ``host_every`` (``"epoch"``, or
+every ``N`` iterations; by default every batch when it overrides a batch
+hook): a training loop that runs many steps in one compiled call ends a call
+at those iterations only, and the batch hooks run there
+(:class:`ModelCheckpoint` and :class:`BackupAndRestore` with
+``save_freq=N`` declare ``host_every = N``).
 """
 
 from __future__ import annotations
@@ -46,55 +53,21 @@ import logging
 import math
 import numbers
 import os
+import re
+import string
 import sys
 import time
 
-from . import _validate
+from . import _atomic, _callback, _validate
+from ._callback import Callback, host_every_all
 from ._tensorboard import TensorBoardLogger as _TensorBoardLogger
+from .backup import BackupAndRestore
 
 log = logging.getLogger("polymlp")
 
-__all__ = ["Callback", "EarlyStopping", "LearningRateScheduler", "ModelCheckpoint",
-           "ProgressBar"]
+__all__ = ["BackupAndRestore", "Callback", "EarlyStopping", "LearningRateScheduler",
+           "ModelCheckpoint", "ProgressBar"]
 __all__ += ["TensorBoard"]
-
-
-class Callback:
-    """Base class of callbacks: every hook does nothing. See the module docstring."""
-
-    network = None
-    params = None
-
-    def set_network(self, network):
-        self.network = network
-
-    def set_params(self, params):
-        self.params = params
-
-    def check_logs(self, keys):
-        """Raise ``ValueError`` now if a key this callback needs will not be logged."""
-
-    def on_train_begin(self, logs=None):
-        """Called once when ``fit`` starts training (after every argument was checked)."""
-
-    def on_train_end(self, logs=None):
-        """Called once when training ends normally (``logs``: the last epoch's logs)."""
-
-    def on_epoch_begin(self, epoch, logs=None):
-        """Called at the start of each epoch."""
-
-    def on_epoch_end(self, epoch, logs=None):
-        """Called at the end of each epoch with its logs (host floats)."""
-
-    def on_batch_begin(self, iteration, logs=None):
-        """Called before each minibatch step."""
-
-    def on_batch_end(self, iteration, logs=None):
-        """Called after each minibatch step (logs: ``epoch``, ``batch``, ``size``)."""
-
-
-def _overrides(cb, method):
-    return getattr(type(cb), method) is not getattr(Callback, method)
 
 
 class CallbackList:
@@ -104,8 +77,10 @@ class CallbackList:
         self.callbacks = list(callbacks)
         for cb in self.callbacks:
             cb.set_network(network)
-        self.batch_hooks = any(_overrides(cb, "on_batch_begin") or _overrides(cb, "on_batch_end")
-                               for cb in self.callbacks)
+        #: Iterations between the boundaries where some callback needs the host
+        #: ("epoch": none inside epochs); see Callback.host_every.
+        self.host_every = host_every_all(self.callbacks)
+        self.batch_hooks = self.host_every != "epoch"
         # Periods (in iterations) at which a callback asked for the batch loss.
         self.batch_loss_every = sorted({cb.batch_loss_every for cb in self.callbacks
                                         if getattr(cb, "batch_loss_every", None)})
@@ -365,31 +340,57 @@ class EarlyStopping(Callback):
 
 
 class ModelCheckpoint(Callback):
-    """Save the network (atomically) at the end of epochs.
+    """Save the network (atomically) at the end of epochs or every N iterations.
 
     Parameters
     ----------
     filepath : str or os.PathLike
-        Where to save; may hold ``str.format`` fields ``{epoch}`` (1-based)
-        and any epoch log key, e.g. ``"ckpt-{epoch:03d}-{val_loss:.4f}.polymlp"``.
+        Where to save; may hold ``str.format`` fields ``{epoch}`` (1-based:
+        the epoch just finished, or the one in progress for a save inside an
+        epoch), ``{iteration}`` (``network.iterations``) and, for saves at
+        the end of epochs, any epoch log key, e.g.
+        ``"ckpt-{epoch:03d}-{val_loss:.4f}.polymlp"``.
     monitor : str, default "val_loss"
         The log key compared when `save_best_only`.
     save_best_only : bool, default False
-        Save only when `monitor` improves on the best value so far.
+        Save only when `monitor` improves on the best value so far (at the
+        end of epochs: needs ``save_freq="epoch"``).
     mode : {"auto", "min", "max"}
     every : int, default 1
-        Without `save_best_only`, save every this many epochs.
+        With ``save_freq="epoch"`` and without `save_best_only`, save every
+        this many epochs.
     include_optimizer : bool, default True
-        Store the optimizer state too, so training can resume from the file.
+        Store the optimizer state, counters, RNG state and the position inside
+        the epoch too, so that ``fit`` on the loaded file continues exactly.
+    save_freq : "epoch" or int, default "epoch"
+        ``"epoch"``: at the end of epochs. An int ``N``: after every iteration
+        whose count (``network.iterations``, which keeps counting across
+        ``fit`` calls and files) is a multiple of ``N``, inside epochs too
+        (Keras's ``save_freq``). Such a file resumes in the middle of its
+        epoch: load it and call ``fit`` with the same data and batch size for
+        the remaining epochs (the partial one counts as one).
+    keep_last : int, optional
+        Keep only the newest `keep_last` files matching `filepath` (with
+        ``{epoch}`` or ``{iteration}`` in it), deleting older ones after each
+        save, including those left by an earlier run.
 
     Attributes
     ----------
     saved : list of str
         The paths written, in order.
+    host_every : "epoch" or int
+        `save_freq`: the iterations at which this callback needs the host
+        (see :attr:`Callback.host_every`).
+
+    Examples
+    --------
+    >>> import polymlp as pm
+    >>> ckpt = pm.callbacks.ModelCheckpoint("ckpt-{iteration:07d}.polymlp",
+    ...                                     save_freq=500, keep_last=3)
     """
 
     def __init__(self, filepath, monitor="val_loss", save_best_only=False, mode="auto",
-                 every=1, include_optimizer=True):
+                 every=1, include_optimizer=True, save_freq="epoch", keep_last=None):
         if not isinstance(filepath, (str, os.PathLike)):
             raise TypeError(f"`filepath` must be a path (str or os.PathLike); got {filepath!r}.")
         self.filepath = os.fspath(filepath)
@@ -403,16 +404,26 @@ class ModelCheckpoint(Callback):
         self.save_best_only = save_best_only
         self.include_optimizer = include_optimizer
         self.every = _validate.positive_int("every", every)
+        self.save_freq = _callback.check_save_freq(save_freq)
+        if save_best_only and self.save_freq != "epoch":
+            raise ValueError(f"`save_best_only=True` compares epoch logs, so it needs "
+                             f"save_freq='epoch'; got save_freq={save_freq!r}.")
+        self.host_every = self.save_freq
+        self.keep_last = None if keep_last is None else _validate.positive_int("keep_last",
+                                                                               keep_last)
         self.saved = []
 
     def check_logs(self, keys):
         if self.save_best_only:
             _check_monitor("ModelCheckpoint", self.monitor, keys)
+        fields = {} if self.save_freq != "epoch" else {k: 0.0 for k in keys}
         try:
-            self.filepath.format(epoch=1, **{k: 0.0 for k in keys})
+            self.filepath.format(epoch=1, iteration=1, **fields)
         except (KeyError, IndexError, ValueError) as exc:
+            available = "epoch, iteration" + (
+                "" if self.save_freq != "epoch" else "".join(f", {k}" for k in keys))
             raise ValueError(f"`filepath` {self.filepath!r} has a field fit() will not log "
-                             f"({exc}); available: epoch, {', '.join(keys) or '(none)'}.") from exc
+                             f"({exc}); available: {available}.") from exc
         directory = os.path.dirname(os.path.abspath(self.filepath))
         if "{" not in directory and not os.path.isdir(directory):
             raise ValueError(f"ModelCheckpoint cannot write to {self.filepath!r}: directory "
@@ -420,8 +431,19 @@ class ModelCheckpoint(Callback):
 
     def on_train_begin(self, logs=None):
         self._monitor.reset()
+        regex = _template_regex(self.filepath)
+        if getattr(self.network, "_writes_files", True):  # left by saves killed earlier
+            _atomic.clean_stale(self.filepath, regex)
+
+    def on_batch_end(self, iteration, logs=None):
+        if self.save_freq != "epoch" and iteration % self.save_freq == 0:
+            epoch = (logs or {}).get("epoch", self.network.epochs_done)
+            self._save(self.filepath.format(epoch=epoch + 1, iteration=iteration),
+                       f"at iteration {iteration}")
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.save_freq != "epoch":
+            return
         logs = logs or {}
         if self.save_best_only:
             value = logs.get(self.monitor, math.nan)
@@ -430,12 +452,63 @@ class ModelCheckpoint(Callback):
             self._monitor.best = value
         elif (epoch + 1) % self.every:
             return
-        path = self.filepath.format(epoch=epoch + 1, **logs)
-        if not getattr(self.network, "_writes_files", True):
+        path = self.filepath.format(**{**logs, "epoch": epoch + 1,
+                                       "iteration": self.network.iterations})
+        self._save(path, f"after epoch {epoch + 1}")
+
+    def _save(self, path, when):
+        if not _callback.save_file(self.network, path, self.include_optimizer):
             return  # another MPI rank than 0: rank 0 writes the same weights
-        self.network.save(path, include_optimizer=self.include_optimizer)
         self.saved.append(path)
-        log.info("ModelCheckpoint: saved %s after epoch %d.", path, epoch + 1)
+        log.info("ModelCheckpoint: saved %s %s.", path, when)
+        regex = _template_regex(self.filepath)
+        if regex is not None:
+            # Saves killed halfway to any file of this template (one that may never be
+            # saved again) leave temporaries: remove those no process is writing.
+            _atomic.clean_stale(path, regex)
+            if self.keep_last is not None:
+                _keep_newest(regex, os.path.dirname(os.path.abspath(path)), self.keep_last,
+                             path)
+
+
+def _template_regex(template):
+    """A regex of the file names `template` formats to, or None without a field."""
+    pattern, named, fields = "", set(), False
+    for literal, name, _, _ in string.Formatter().parse(os.path.basename(template)):
+        pattern += re.escape(literal)
+        if name is None:
+            continue
+        fields = True
+        if name in ("epoch", "iteration") and name not in named:
+            named.add(name)
+            pattern += rf"(?P<{name}>-?\d+)"
+        else:
+            pattern += ".*?"
+    if not fields:
+        return None  # one file, overwritten by every save: nothing to prune
+    return re.compile(f"^{pattern}$")
+
+
+def _keep_newest(regex, directory, keep, just_saved):
+    """Delete all but the newest `keep` files of `directory` that `regex` matches."""
+    found = []
+    for name in os.listdir(directory):
+        match = regex.match(name)
+        full = os.path.join(directory, name)
+        if match is None or not os.path.isfile(full):
+            continue
+        numbers = match.groupdict()
+        # Newest by iteration, then epoch (both monotonic), the file time breaking ties.
+        key = (int(numbers.get("iteration") or -1), int(numbers.get("epoch") or -1),
+               os.stat(full).st_mtime_ns)
+        found.append((key, full))
+    found.sort()
+    for _, full in found[:-keep]:
+        if os.path.abspath(full) != os.path.abspath(just_saved):
+            try:
+                os.unlink(full)
+            except FileNotFoundError:  # another process pruned it first
+                pass
 
 
 _SCHEDULES = ("step", "exponential", "cosine")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from math import nan
 
-from . import _divergence, _fastpath, _summary, _validate, data, registry
+from . import _divergence, _fastpath, _resume, _summary, _validate, data, registry
 from . import callbacks as _callbacks
 from . import distributed as _distributed
 from ._array_api import resolve_backend, to_numpy
@@ -78,6 +78,8 @@ class Network:
         #: gradient before the optimizer update (e.g. gradient clipping).
         self.grad_hook = None
         self._compiled = {}  # the pure training step, by (want_loss, optimizer, grad_hook)
+        self._cursor = None  # fit's position inside the current epoch (see polymlp._resume)
+        self._resume = None  # a position to continue from, set by load or BackupAndRestore
 
     # --- building ------------------------------------------------------------------
 
@@ -343,7 +345,7 @@ class Network:
         self._set_optimizer(optimizer)
         cbs.set_params({"epochs": self.epochs_done + epochs, "initial_epoch": self.epochs_done,
                         "steps": -(-X.shape[0] // batch_size), "samples": X.shape[0],
-                        "batch_size": batch_size,
+                        "batch_size": batch_size, "shuffle": shuffle,
                         "keys": _callbacks.log_keys(record, self.metric_name, val is not None)})
         try:
             if dp is None:
@@ -426,8 +428,11 @@ class Network:
         cbs = callbacks if callbacks is not None else _callbacks.CallbackList([], self)
         self.stop_training, logs = False, {}
         rows = _batch_slicer(self.backend, batch_size)
+        # Counted to a target: a backup restored in on_train_begin shortens the run.
+        end_epoch = self.epochs_done + epochs
         cbs.on_train_begin()
-        for _ in range(epochs):
+        resume = _resume.take(self, n, batch_size, shuffle, record, val is not None, hist, dp)
+        while self.epochs_done < end_epoch:
             epoch, start = self.epochs_done, _divergence.snapshot(self)
             cbs.on_epoch_begin(epoch)
             # Made after the callbacks, which may change the weights or the optimizer.
@@ -437,13 +442,26 @@ class Network:
             else:
                 theta, state, opt = self.theta, self.opt_state, self.optimizer
             Xs = Ys = None  # drop last epoch's shuffled copy before making the next one
+            # The resume cursor: the RNG state that draws this epoch's permutation.
+            perm_rng = resume["rng"] if resume else self.rng.bit_generator.state
             if shuffle:
+                saved_rng = self.rng.bit_generator.state
+                self.rng.bit_generator.state = perm_rng
                 perm = self.backend.asarray(self.rng.permutation(n))
+                if resume:  # back to where the checkpoint left the generator
+                    self.rng.bit_generator.state = saved_rng
                 Xs, Ys = xp.take(X, perm, axis=0), xp.take(Y, perm, axis=0)
             else:
                 Xs, Ys = X, Y
-            losses, metrics, vlosses, vmetrics, sizes = [], [], [], [], []
-            for s in range(0, n, batch_size):
+            first = resume["batch"] if resume else 0
+            losses, metrics, sizes, vlosses, vmetrics = _resume.prefill(
+                self.backend, self.dtype, resume, record, val is not None,
+                dp is None or dp.is_root)
+            resumed, resume = resume is not None, None
+            self._cursor = cursor = _resume.Cursor(
+                perm_rng, first, n, batch_size, shuffle, record, val is not None,
+                (losses, metrics, sizes, vlosses, vmetrics), hist, dp)
+            for s in range(first * batch_size, n, batch_size):
                 e = min(s + batch_size, n)  # the standard leaves out-of-bounds stops undefined
                 if cbs.batch_hooks:
                     cbs.on_batch_begin(self.iterations + 1, _batch_logs(epoch, s // batch_size, e - s))
@@ -470,6 +488,7 @@ class Network:
                         vmetrics.append(vm)
                 if cbs.batch_hooks:
                     self.theta, self.opt_state = theta, state
+                    cursor.batch = s // batch_size + 1
                     blogs = _batch_logs(epoch, s // batch_size, e - s)
                     if want_loss and cbs.wants_batch_loss(self.iterations):
                         # A host sync only every N iterations, for a callback that asked.
@@ -481,12 +500,14 @@ class Network:
                     if self.stop_training:
                         break
             if not _divergence.finite(xp, theta, losses):  # one host sync per epoch
+                self._cursor = None
                 self._diverged(start, X, Y, batch_size, shuffle, hist, record, val, metric,
                                (losses, metrics, sizes, vlosses, vmetrics), on_divergence,
-                               val_freq, replay=dp is None)
+                               val_freq, replay=dp is None and not resumed)
                 break
             self.theta, self.opt_state = theta, state
             self.epochs_done += 1
+            cursor.batch = None  # between epochs: nothing to resume inside one
             if want_loss:
                 if dp is not None:  # sum the weighted shard values: one reduction per epoch
                     losses = list(dp.allreduce(xp.stack(losses)))
@@ -497,6 +518,7 @@ class Network:
             cbs.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
+        self._cursor = None
         cbs.on_train_end(logs)
         return hist
 
@@ -651,9 +673,9 @@ class Network:
         optimizer state, counters and RNG state are stored too, so ``fit``
         resumes exactly. Returns the path.
         """
-        from . import serialization
+        from . import _modelfile  # the file format; serialization (which builds Networks) is above
 
-        return serialization.save(self, path, include_optimizer=include_optimizer)
+        return _modelfile.save(self, path, include_optimizer=include_optimizer)
 
     def export(self, path, format=None, **options):
         """Write the weights only, as ``.npz`` (keys ``layers.0.W``, ``layers.0.b``, ...), or

@@ -16,6 +16,8 @@ from polymlp import testing
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "backend(name): run only where backend `name` is selected")
+    config.addinivalue_line("markers", "slow: a long test (the kill soak); runs only with "
+                                       "POLYMLP_RUN_SLOW=1, as CI's numpy session does")
 
 
 def pytest_generate_tests(metafunc):
@@ -26,7 +28,11 @@ def pytest_generate_tests(metafunc):
 def pytest_collection_modifyitems(config, items):
     selected = testing.selected_backends()
     narrowed = bool(os.environ.get("POLYMLP_TEST_BACKENDS", "").strip())
+    run_slow = os.environ.get("POLYMLP_RUN_SLOW", "") == "1"
     for item in items:
+        if item.get_closest_marker("slow") is not None and not run_slow:
+            item.add_marker(pytest.mark.skip(reason="slow: set POLYMLP_RUN_SLOW=1 (CI's numpy "
+                                                    "session does)"))
         marker = item.get_closest_marker("backend")
         if marker is not None:
             name = marker.args[0]
