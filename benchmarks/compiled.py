@@ -77,7 +77,7 @@ def _jax_functions(sizes, n, batch):
     return loss_fn, scan_epoch, gather, one_step, tail_step, full, rest
 
 
-def train_jax(spec, data, variant, memory=False):
+def train_jax(spec, data, variant, memory=False, return_weights=False):
     """Hand-written JAX: ``variant="scan"`` (one jitted epoch) or ``"step"`` (one jitted step per batch).
 
     Same data, initial weights, per-epoch shuffles and Adam as the NumPy
@@ -128,6 +128,8 @@ def train_jax(spec, data, variant, memory=False):
     seconds = time.perf_counter() - t0
 
     params = [(np.asarray(W), np.asarray(b)) for W, b in carry[0]]
+    if return_weights:
+        return [a for pair in params for a in pair]
     return {"train_s": seconds, "compile_s": compile_s, "iterations": _iterations(spec, n),
             "test_acc": float(np.mean(_np_logits(params, xt).argmax(1) == yt)),
             "train_loss": _log_loss(_softmax(_np_logits(params, x)), y), "peak_bytes": None,
@@ -289,7 +291,7 @@ def train_polymlp_twice(spec, data, backend, *, recording=False, plugins=False, 
     if cache is not None:
         enable_cache(*cache)
     import polymlp as pm
-    from competitors import polymlp_net
+    from competitors import polymlp_net, wait_for
 
     x, y, xt, yt = data
     if plugins:
@@ -311,7 +313,7 @@ def train_polymlp_twice(spec, data, backend, *, recording=False, plugins=False, 
         t0 = time.perf_counter()
         net.fit(xb, y, epochs=spec["epochs"], batch_size=spec["batch"], optimizer=optimizer,
                 **kwargs)
-        pm.to_numpy(net.theta[:1])  # wait for asynchronous backends
+        wait_for(net)
         times.append(time.perf_counter() - t0)
     out = {"train_s": times[-1], "first_s": times[0], "iterations": _iterations(spec, len(y)),
            "test_acc": float(np.mean(pm.to_numpy(net.predict(xt)) == yt)),

@@ -35,6 +35,10 @@ def label(row_name, row):
     return LABELS[row_name.split(":")[0]] + FIT_SUFFIX.get(row.get("fit"), "")
 
 
+def _epochs(n):
+    return f"{n} epoch" + ("" if n == 1 else "s")
+
+
 def _net(part):
     sizes = part["spec"]["sizes"]
     hidden = sizes[1:-1]
@@ -200,16 +204,23 @@ def tables(res):
         lines += ["", "polymlp engine detected: `fit(steps_per_execution=...)` "
                   f"{'yes' if engine.get('steps_per_execution') else 'no'}; persistent "
                   f"compilation cache setting: {engine.get('compilation_cache') or 'none'}."]
+    check = res.get("reference_check")
+    if check and check.get("max_abs_diff"):
+        diffs = ", ".join(f"{k} {v:.1e}" for k, v in check["max_abs_diff"].items())
+        lines += ["", f"Hand-written JAX against the NumPy reference "
+                  f"(`benchmarks/check_references.py`, W1, one epoch): largest weight difference "
+                  f"{diffs} (tolerance {check['atol']:g}): "
+                  f"{'the same training' if check['ok'] else '**they part**'}."]
     for part in res.get("w1", {}).values():
         lines += _training_table(f"W1 nets (hypercube, batch 32): {_net(part)}, "
-                                 f"{part['spec']['epochs']} epochs", part)
+                                 f"{_epochs(part['spec']['epochs'])}", part)
     if any("compile_s" in row for part in res.get("w1", {}).values()
            for row in part["rows"].values()):
         lines += ["", COMPILE_NOTE]
     lines += _jax_tables(res.get("jax"))
     if "w2" in res:
         part = res["w2"]
-        lines += _training_table(f"W2 784-1024-1024-10, batch 256, {part['spec']['epochs']} epochs "
+        lines += _training_table(f"W2 784-1024-1024-10, batch 256, {_epochs(part['spec']['epochs'])} "
                                  f"(GEMM peak measured in this run: {part['gemm_gflops']:.1f} GFLOP/s)",
                                  part, gflops=True)
     if "memory" in res:
@@ -248,7 +259,7 @@ def _jax_tables(jax):
     if rec:
         lines += _training_table(
             f"W1 recorded as `polymlp reproduce` records: per-iteration training loss, the test "
-            f"set validated every 10 iterations ({rec['spec']['epochs']} epochs)", rec)
+            f"set validated every 10 iterations ({_epochs(rec['spec']['epochs'])})", rec)
         lines += ["", "The reference records nothing; its row is the usual yardstick."]
     plug = jax.get("plugins")
     if plug:
@@ -256,7 +267,7 @@ def _jax_tables(jax):
         kinds = (runs.get("polymlp-jax-plugins") or [{}])[0].get("plugins", [])
         lines += _training_table(
             f"Plugin layers on JAX: W1 (Dense only) against 14-100-affine-40-layer_norm-4 "
-            f"({plug['spec']['epochs']} epochs a fit)", plug,
+            f"({_epochs(plug['spec']['epochs'])} a fit)", plug,
             names={"polymlp-jax-plugins": "polymlp, JAX, plugin net, first fit",
                    "polymlp-jax-plugins:steady": "polymlp, JAX, plugin net, second fit (steady state)"})
         if kinds:
@@ -311,11 +322,11 @@ def readme_block(res, json_path):
         f"`{res.get('command', 'python benchmarks/run.py')}`, started {res.get('started_utc', '?')} "
         f"UTC on {m.get('cpus')} cores ({m.get('processor')}), Python {m.get('python')}, numpy "
         f"{m.get('numpy', '-')}, torch {m.get('torch', '-')}, jax {m.get('jax', '-')}, keras "
-        f"{m.get('keras', '-')}. {res['repeats']} timed rounds after a warm-up, alternating "
-        f"order, medians; a ratio is taken within each round against the reference measured "
+        f"{m.get('keras', '-')}. {res['repeats']} timed round(s)"
+        f"{'' if res.get('quick') else ' after a warm-up round'}, alternating order, medians; a ratio is taken within each round against the reference measured "
         f"in that round. One BLAS/OpenMP thread for the small nets (W1 and the JAX section), "
-        f"{'%d' % res['threads'] if res.get('threads') else 'each library default'} thread(s) "
-        f"for W2.",
+        f"{'%d thread(s)' % res['threads'] if res.get('threads') else 'each library its default threads'} "
+        f"for W2, memory and W3.",
         "",
         f"**The machine is shared: other work ran alongside this run** (load average "
         f"{load(res.get('load_before'))} at the start, {load(res.get('load_after'))} at the "

@@ -439,6 +439,14 @@ def main(argv=None):
                argv if argv is not None else sys.argv[1:])),
            "load_before": os.getloadavg() if hasattr(os, "getloadavg") else None}
     res["engine"] = _engine_features(log)
+    if "w1" in sections and installed("jax"):
+        try:
+            _, res["reference_check"], _ = run_process(
+                [sys.executable, os.path.join(HERE, "check_references.py")],
+                threads=SMALL_NET_THREADS)
+        except RuntimeError as exc:  # it exits 1 when the loops part: keep its verdict
+            res["reference_check"] = {"ok": False, "error": str(exc)[-500:]}
+        log(f"hand-written JAX against the NumPy reference: {res['reference_check']}")
     if "w1" in sections:
         res["w1"] = {}
         t0 = time.time()
@@ -471,6 +479,10 @@ def main(argv=None):
         splice(args.readme, "performance", report.readme_block(res, args.out))
         print(f"\n(README block regenerated in {args.readme})")
     print(f"\n(results in {args.out}; suite took {res['seconds']:.0f} s)")
+    if res.get("reference_check", {}).get("ok") is False:
+        print("the hand-written JAX loops do not compute what the NumPy reference does "
+              "(benchmarks/check_references.py): their rows are not comparable", file=sys.stderr)
+        return 1
     return 0
 
 
