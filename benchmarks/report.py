@@ -197,7 +197,7 @@ COMPILE_NOTE = ("*compile s*: hand-written JAX, tracing plus XLA compilation tim
                 "within each round.")
 
 
-def tables(res):
+def tables(res, with_targets=True):
     lines = []
     engine = res.get("engine") or {}
     if engine:
@@ -244,7 +244,7 @@ def tables(res):
             extra = f" --epochs {row['epochs']}" if "epochs" in row else ""
             lines.append(f"| `{name}{extra}` | {row['wall_s']:.3f} |")
     lines += _gpu_table(res.get("gpu"))
-    if res.get("targets"):
+    if res.get("targets") and with_targets:
         lines += ["", "### Targets", ""] + targets_table(res["targets"])
     return "\n".join(lines)
 
@@ -317,7 +317,7 @@ def readme_block(res, json_path):
     m = res["machine"]
     load = lambda v: "-" if not v else "%.1f" % v[0]  # noqa: E731
     seconds = res.get("seconds")
-    parts = ", ".join(f"{k} {v / 60:.1f}" for k, v in res.get("section_seconds", {}).items())
+    parts = ", ".join(f"{k} {v / 60:.1f} min" for k, v in res.get("section_seconds", {}).items())
     text = [
         f"`{res.get('command', 'python benchmarks/run.py')}`, started {res.get('started_utc', '?')} "
         f"UTC on {m.get('cpus')} cores ({m.get('processor')}), Python {m.get('python')}, numpy "
@@ -335,4 +335,5 @@ def readme_block(res, json_path):
         f"`benchmarks/{os.path.basename(json_path)}`; method and commands: "
         f"[benchmarks/README.md](benchmarks/README.md)." if seconds else "",
     ]
-    return "\n".join(text) + "\n" + tables(res)
+    targets = ["", "### Targets", ""] + targets_table(res.get("targets", []))
+    return "\n".join(text + targets) + "\n" + tables(res, with_targets=False)
