@@ -63,6 +63,10 @@ def cpu_implementations(workload, quick=False):
         jobs += [("jax-scan", "jax-scan", ()), ("jax-step", "jax-step", ())]
         if installed("keras"):  # each run is its own process, with KERAS_BACKEND=jax
             jobs += [("keras-epoch", "keras-epoch", ()), ("keras-default", "keras-default", ())]
+    if quick and not small:
+        # The smoke test: the competitors' code already ran on the W1 nets; W2 is their
+        # slowest section, so --quick keeps W2 to polymlp and the reference (CI's time budget).
+        return jobs
     if installed("torch"):
         jobs += [("torch", "torch", ()), ("torch-fused", "torch-fused", ())]
     if installed("sklearn"):
