@@ -58,6 +58,10 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, log to OUTDIR/N
 } | tee "$OUTDIR/environment.txt"
 
 step cupy-tests 180 env POLYMLP_TEST_BACKENDS=cupy "$PY" -m pytest tests -q -x -p no:cacheprovider
+if ! grep -q " passed" "$OUTDIR/cupy-tests.log"; then  # all skipped: CuPy saw no device
+    echo "== cupy-tests: nothing ran on CuPy (every test skipped): counted as a failure"
+    failed=$((failed + 1))
+fi
 rep=$(mktemp -d)
 step reproduce 90 "$PY" -m polymlp reproduce --backend cupy --out "$rep"
 cp "$rep/reproduce.json" "$OUTDIR/reproduce.json" 2>/dev/null
