@@ -128,6 +128,7 @@ def bench(session):
     ``nox -s bench -- --sections w1,w2``; the full suite is
     ``python benchmarks/run.py`` (see benchmarks/README.md).
     """
-    session.install(".", "scikit-learn==1.9.1", *PINS["torch"], *PINS["jax"], *PINS["array_api_strict"])
+    session.install(".", "scikit-learn==1.9.1", *PINS["torch"], *PINS["jax"], *PINS["array_api_strict"],
+                    "keras==3.15.1", "plugins/polymlp-extras")
     session.run("python", "benchmarks/run.py", "--quick",
                 "--out", f"{session.create_tmp()}/bench-quick.json", *session.posargs)

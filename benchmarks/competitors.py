@@ -127,10 +127,21 @@ def train_polymlp(spec, data, backend, device=None, memory=False):
         clock.restart()
         net.fit(xb, y, epochs=spec["epochs"], batch_size=spec["batch"], optimizer=optimizer,
                 record=None)
-        pm.to_numpy(net.theta[:1])  # wait for asynchronous backends (JAX, GPUs)
+        wait_for(net)
     return clock.result(iterations=_iterations(spec, len(y)),
                         test_acc=float(np.mean(pm.to_numpy(net.predict(xt)) == yt)),
                         train_loss=_log_loss(pm.to_numpy(net.predict_proba(xb)), y))
+
+
+def wait_for(net):
+    """Block until `net`'s training has finished on asynchronous backends (JAX, GPUs)."""
+    import polymlp as pm
+
+    theta = getattr(net, "theta", None)  # the flat parameter buffer, where the network has one
+    if theta is not None:
+        pm.to_numpy(theta[:1])
+    else:
+        net.get_weights()
 
 
 def predict_polymlp(sizes, rows, repeats, backend, device=None):

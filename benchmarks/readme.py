@@ -18,3 +18,29 @@ def splice(path, name, text):
     doc = pattern.sub(lambda _: f"{begin}\n{text.strip()}\n{end}", doc)
     with open(path, "w") as fh:
         fh.write(doc)
+
+
+def main(argv=None):
+    """``python benchmarks/readme.py RESULTS.json README.md``: regenerate the Performance block."""
+    import argparse
+    import json
+    import os
+    import sys
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import report
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("results", help="the JSON file of a full run of benchmarks/run.py")
+    ap.add_argument("readme", help="the Markdown file with a `performance` block")
+    args = ap.parse_args(argv)
+    with open(args.results) as fh:
+        res = json.load(fh)
+    if res.get("quick"):
+        ap.error(f"{args.results} is a --quick run: its timings are a smoke test, not results")
+    splice(args.readme, "performance", report.readme_block(res, args.results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

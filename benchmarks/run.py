@@ -1,8 +1,9 @@
-"""polymlp benchmark suite: polymlp against a hand-written NumPy loop, PyTorch and scikit-learn.
+"""polymlp benchmark suite: polymlp against hand-written NumPy and JAX loops, PyTorch, Keras, scikit-learn.
 
-    python benchmarks/run.py                 # the full suite (about 20 minutes on 2 cores)
+    python benchmarks/run.py                 # the full suite (see benchmarks/README.md for its length)
     python benchmarks/run.py --quick         # one epoch, one round: a smoke test for CI
-    python benchmarks/run.py --out results.json --repeats 5 --sections w1,w2
+    python benchmarks/run.py --out results.json --repeats 5 --sections w1,jax
+    python benchmarks/run.py --out benchmarks/results-DATE.json --readme README.md
 
 Every timed run is its own process (benchmarks/worker.py), so each one pays the
 same start-up and none inherits another's caches or thread pools. Runs are
@@ -21,7 +22,6 @@ import json
 import os
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,64 +32,73 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
-import workloads as wl  # noqa: E402  (after the path set-up)
+import report  # noqa: E402  (after the path set-up)
+from stats import compile_overhead, median, paired_ratio  # noqa: E402
+import workloads as wl  # noqa: E402
+from report import LABELS  # noqa: E402,F401  (re-exported: the labels live with the tables)
 
-SECTIONS = ("w1", "w2", "memory", "w3", "startup", "gpu")
-
-#: Display names of the implementations.
-LABELS = {
-    "reference": "reference (hand-written NumPy)",
-    "polymlp-numpy": "polymlp, NumPy",
-    "polymlp-torch": "polymlp, PyTorch backend",
-    "polymlp-jax": "polymlp, JAX backend",
-    "polymlp-strict": "polymlp, array-api-strict",
-    "polymlp-cupy": "polymlp, CuPy",
-    "torch": "PyTorch eager, Adam",
-    "torch-fused": "PyTorch eager, Adam(fused=True)",
-    "torch-cuda": "PyTorch CUDA eager, Adam",
-    "torch-cuda-fused": "PyTorch CUDA eager, Adam(fused=True)",
-    "sklearn": "scikit-learn MLPClassifier",
-}
-
+SECTIONS = ("w1", "jax", "w2", "memory", "w3", "startup", "gpu")
 
 def installed(module):
     return importlib.util.find_spec(module) is not None
 
 
-def cpu_implementations(workload):
-    impls = ["reference", "polymlp-numpy"]
+def cpu_implementations(workload, quick=False):
+    """The jobs of a training section: ``(job name, implementation, extra worker arguments)``.
+
+    On the W1 nets polymlp on JAX is fitted twice in one process (first fit and
+    steady state); 14-100-40-4 and 14-(14x28)-4 also get the hand-written JAX
+    loops and Keras 3 on JAX.
+    """
+    small = wl.WORKLOADS[workload]["data"] == "hypercube"
+    compiled = workload in ("w1", "w1-28x14") and installed("jax")
+    jobs = [("reference", "reference", ()), ("polymlp-numpy", "polymlp-numpy", ())]
     if installed("torch"):
-        impls.append("polymlp-torch")
+        jobs.append(("polymlp-torch", "polymlp-torch", ()))
     if installed("jax"):
-        impls.append("polymlp-jax")
+        jobs.append(("polymlp-jax", "polymlp-jax", ("--fits", 2) if small else ()))
     if installed("array_api_strict") and workload == "w1":
-        impls.append("polymlp-strict")  # an overhead row: the strict namespace is slow by design
+        jobs.append(("polymlp-strict", "polymlp-strict", ()))  # overhead row: slow by design
+    if compiled:
+        jobs += [("jax-scan", "jax-scan", ()), ("jax-step", "jax-step", ())]
+        if installed("keras"):  # each run is its own process, with KERAS_BACKEND=jax
+            jobs += [("keras-epoch", "keras-epoch", ()), ("keras-default", "keras-default", ())]
+    if quick and not small:
+        # The smoke test: the competitors' code already ran on the W1 nets; W2 is their
+        # slowest section, so --quick keeps W2 to polymlp and the reference (CI's time budget).
+        return jobs
     if installed("torch"):
-        impls += ["torch", "torch-fused"]
+        jobs += [("torch", "torch", ()), ("torch-fused", "torch-fused", ())]
     if installed("sklearn"):
-        impls.append("sklearn")
-    return impls
+        jobs.append(("sklearn", "sklearn", ()))
+    return jobs
 
 
 # --- running workers ------------------------------------------------------------------
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 _threads = None  # --threads: the same thread count for every library, or None (their defaults)
+#: Thread count of the small-net sections (W1 nets, jax) unless --threads says otherwise: one
+#: BLAS/OpenMP thread is faster for them and steadier on a shared machine.
+SMALL_NET_THREADS = 1
 
 
-def _env():
+def _env(threads=None):
     env = dict(os.environ)
-    if _threads:
-        env.update({name: str(_threads) for name in THREAD_VARIABLES})
-    # Benchmark the polymlp of this checkout, whatever is installed.
-    env["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in [env.get("PYTHONPATH")] if p])
+    threads = _threads or threads
+    if threads:
+        env.update({name: str(threads) for name in THREAD_VARIABLES})
+    # Benchmark the polymlp of this checkout (and its polymlp-extras), whatever is installed.
+    paths = [ROOT, os.path.join(ROOT, "plugins", "polymlp-extras", "src")]
+    env["PYTHONPATH"] = os.pathsep.join([p for p in paths if os.path.isdir(p)]
+                                        + [p for p in [env.get("PYTHONPATH")] if p])
     return env
 
 
-def run_process(args, timeout=3600):
+def run_process(args, timeout=3600, threads=None):
     """Run a command; return (wall seconds, the JSON of its last JSON line or None, stderr)."""
     t0 = time.perf_counter()
-    proc = subprocess.run(args, capture_output=True, text=True, env=_env(), cwd=ROOT,
+    proc = subprocess.run(args, capture_output=True, text=True, env=_env(threads), cwd=ROOT,
                           timeout=timeout)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
@@ -98,8 +107,9 @@ def run_process(args, timeout=3600):
     return wall, (json.loads(lines[-1]) if lines else None), proc.stderr
 
 
-def worker(*args):
-    wall, out, _ = run_process([sys.executable, os.path.join(HERE, "worker.py"), *map(str, args)])
+def worker(*args, threads=None):
+    wall, out, _ = run_process([sys.executable, os.path.join(HERE, "worker.py"), *map(str, args)],
+                               threads=threads)
     out["wall_s"] = wall
     return out
 
@@ -129,52 +139,118 @@ def _brief(out):
     return "  ".join(fmt % out[k] for k, fmt in keys if out.get(k) is not None)
 
 
-def median(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
-
-
-def paired_ratio(runs, a, b, key):
-    """Median over rounds of runs[a][i][key] / runs[b][i][key]."""
-    pairs = [(x[key], y[key]) for x, y in zip(runs.get(a, []), runs.get(b, []))
-             if x.get(key) and y.get(key)]
-    return statistics.median(p / q for p, q in pairs) if pairs else None
-
-
 # --- sections -------------------------------------------------------------------------
 
-def training_section(workload, impls, args, log, with_gemm=False):
-    spec = wl.spec(workload, args.epochs_for(workload))
-    jobs = [(impl, (lambda impl=impl: worker("train", impl, workload, "--epochs",
-                                              spec["epochs"]))) for impl in impls]
+def training_section(workload, jobs, args, log, with_gemm=False, epochs=None, threads=None):
+    """Time `jobs` (``(name, impl, extra args)``) on `workload` in alternating rounds."""
+    spec = wl.spec(workload, epochs or args.epochs_for(workload))
+    if threads is None and wl.WORKLOADS[workload]["data"] == "hypercube":
+        threads = SMALL_NET_THREADS
+    calls = [(name, (lambda impl=impl, extra=extra: worker(
+        "train", impl, workload, "--epochs", spec["epochs"], *extra, threads=threads)))
+        for name, impl, extra in jobs]
     if with_gemm:
-        jobs.append(("gemm-numpy", lambda: worker("gemm", "numpy")))
+        calls.append(("gemm-numpy", lambda: worker("gemm", "numpy", threads=threads)))
     log(f"{workload}: {'-'.join(map(str, spec['sizes']))}, batch {spec['batch']}, "
-        f"{spec['epochs']} epochs; {len(impls)} implementations x {args.repeats} rounds")
-    runs = rounds(jobs, args.repeats, args.warmup, log)
+        f"{spec['epochs']} epochs; {len(jobs)} implementations x {args.repeats} rounds"
+        f"{f', {threads} thread(s)' if threads or _threads else ''}")
+    runs = rounds(calls, args.repeats, args.warmup, log)
     params = wl.n_params(spec["sizes"])
+    n_samples = _samples(workload, spec)
     rows = {}
-    for impl in impls:
-        rs = runs[impl]
-        train = median(r["train_s"] for r in rs)
+    for name, _, _ in jobs:
+        rs = runs[name]
         iters = rs[0]["iterations"]
-        n_samples = _samples(workload, spec)
-        rows[impl] = {
-            "train_s": train, "wall_s": median(r["wall_s"] for r in rs),
-            "us_per_iter": 1e6 * train / iters, "samples_per_s": n_samples / train,
-            "ratio_train": paired_ratio(runs, impl, "reference", "train_s"),
-            "ratio_wall": paired_ratio(runs, impl, "reference", "wall_s"),
-            "test_acc": median(r["test_acc"] for r in rs),
-            "train_loss": median(r["train_loss"] for r in rs),
-            "runs": rs,
-        }
-        rows[impl]["gflops"] = 6.0 * params * rows[impl]["samples_per_s"] / 1e9
-    out = {"spec": spec, "params": params, "rows": rows, "runs": runs}
+        # polymlp fitted twice: one row for the first fit (compilation included), one for the
+        # steady state; the compile overhead is first - steady within each process.
+        variants = [(name, "train_s")]
+        if rs[0].get("first_s") is not None:
+            variants = [(name, "first_s"), (name + ":steady", "train_s")]
+        for row_name, key in variants:
+            train = median(r[key] for r in rs)
+            row = {"train_s": train, "us_per_iter": 1e6 * train / iters,
+                   "samples_per_s": n_samples / train,
+                   "ratio_train": paired_ratio(runs, name, "reference", key, "train_s"),
+                   "test_acc": median(r["test_acc"] for r in rs),
+                   "train_loss": median(r["train_loss"] for r in rs)}
+            if key != "train_s" or row_name == name:
+                row["wall_s"] = median(r["wall_s"] for r in rs)
+                row["ratio_wall"] = paired_ratio(runs, name, "reference", "wall_s")
+            row["fit"] = {"first_s": "first", "train_s": "steady"}[key] if len(variants) > 1 else None
+            if key == "first_s":
+                row["compile_s"] = median(compile_overhead(r) for r in rs)
+            elif rs[0].get("compile_s") is not None:
+                row["compile_s"] = median(r["compile_s"] for r in rs)
+            elif rs[0].get("warmup_s") is not None:
+                row["compile_s"] = median(r["warmup_s"] for r in rs)
+            row["gflops"] = 6.0 * params * row["samples_per_s"] / 1e9
+            rows[row_name] = row
+    out = {"spec": spec, "params": params, "rows": rows, "runs": runs, "threads": _threads or threads}
     if with_gemm:
         out["gemm_gflops"] = median(r["gflops"] for r in runs["gemm-numpy"])
         for row in rows.values():
             row["peak_fraction"] = row["gflops"] / out["gemm_gflops"]
     return out
+
+
+def jax_section(args, log):
+    """polymlp on JAX where the training engine matters: recording, plugin layers, the cache."""
+    if not installed("jax"):
+        log("jax: skipped (jax is not installed)")
+        return {"skipped": "jax is not installed"}
+    out = {}
+    # W1 recorded as `polymlp reproduce` records it, against polymlp-NumPy recording the same.
+    rec = ("--fits", 2, "--recording")
+    out["recording"] = training_section("w1", [
+        ("reference", "reference", ()), ("polymlp-numpy", "polymlp-numpy", rec),
+        ("polymlp-jax", "polymlp-jax", rec)], args, log)
+    # Plugin layers against the Dense-only net; two epochs a fit keep today's eager path short.
+    epochs = 1 if args.quick else 2
+    out["plugins"] = training_section("w1", [
+        ("reference", "reference", ()), ("polymlp-jax", "polymlp-jax", ("--fits", 2)),
+        ("polymlp-jax-plugins", "polymlp-jax", ("--fits", 2, "--plugins"))],
+        args, log, epochs=epochs)
+    out["cache"] = cache_section(args, log)
+    return out
+
+
+def cache_section(args, log):
+    """A persistent compilation cache: the first fit of a cold process, then of a second process."""
+    sys.path.insert(0, ROOT)
+    import compiled
+
+    modes = ["jax"]
+    setting = compiled.cache_setting()
+    if setting is not None:
+        modes.insert(0, "polymlp")
+    spec = wl.spec("w1", args.epochs_for("w1"))
+
+    def pair(mode):
+        folder = tempfile.mkdtemp(prefix="polymlp-bench-cache-")
+        try:
+            common = ("train", "polymlp-jax", "w1", "--epochs", spec["epochs"], "--fits", 2,
+                      "--cache", f"{mode}:{folder}")
+            cold = worker(*common, threads=SMALL_NET_THREADS)
+            warm = worker(*common, threads=SMALL_NET_THREADS)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return {"train_s": warm["train_s"], "cold_first_s": cold["first_s"],
+                "cold_steady_s": cold["train_s"], "warm_first_s": warm["first_s"],
+                "cold_overhead_s": cold["first_s"] - cold["train_s"],
+                "warm_overhead_s": warm["first_s"] - warm["train_s"],
+                "wall_s": cold["wall_s"] + warm["wall_s"], "test_acc": warm["test_acc"]}
+
+    log(f"jax cache: W1 {spec['epochs']} epochs, a cold process then a second one sharing the "
+        f"cache ({', '.join(modes)})")
+    runs = rounds([(mode, lambda mode=mode: pair(mode)) for mode in modes], args.repeats,
+                  args.warmup, log)
+    rows = {mode: {k: median(r[k] for r in runs[mode])
+                   for k in ("cold_first_s", "warm_first_s", "cold_overhead_s", "warm_overhead_s",
+                             "train_s")} for mode in modes}
+    for mode in modes:
+        rows[mode]["warm_over_cold"] = paired_ratio(runs, mode, mode, "warm_overhead_s",
+                                                    "cold_overhead_s")
+    return {"setting": None if setting is None else " ".join(setting), "rows": rows, "runs": runs}
 
 
 def _samples(workload, spec):
@@ -217,6 +293,11 @@ def predict_section(args, log):
     return out
 
 
+#: Modules `import polymlp` must not import (array libraries but NumPy, optional extras).
+HEAVY_MODULES = ("torch", "jax", "cupy", "array_api_strict", "keras", "sklearn", "scipy", "onnx",
+                 "onnxruntime", "tensorboardX", "tensorboard", "mpi4py", "matplotlib")
+
+
 def startup_section(args, log):
     py = sys.executable
     commands = {
@@ -233,6 +314,11 @@ def startup_section(args, log):
             if r:
                 walls[name].append(wall)
     out = {name: {"wall_s": median(v)} for name, v in walls.items()}
+    # What `import polymlp` pulls in: no array library but NumPy, none of the optional extras.
+    probe = ("import json, sys; import polymlp; print(json.dumps({'modules': sorted(m for m in "
+             "%r if m in sys.modules)}))" % (HEAVY_MODULES,))
+    _, found, _ = run_process([py, "-c", probe])
+    out["import polymlp"]["heavy_modules"] = found["modules"]
     epochs = 1 if args.quick else 10
     out_dir = tempfile.mkdtemp(prefix="polymlp-bench-")
     try:
@@ -293,132 +379,6 @@ def gpu_section(args, log):
     return out
 
 
-# --- targets and tables ---------------------------------------------------------------
-
-def targets(res, quick):
-    """The issue's targets, each as (description, measured, limit, met)."""
-    out = []
-
-    def add(text, value, limit, ok):
-        out.append({"target": text, "measured": value, "limit": limit,
-                    "met": None if value is None else bool(ok(value, limit))})
-
-    le = lambda v, lim: v <= lim  # noqa: E731
-    ge = lambda v, lim: v >= lim  # noqa: E731
-    w1 = res.get("w1", {}).get("w1")
-    if w1:
-        runs = w1["runs"]
-        add("W1 14-100-40-4: polymlp/reference training time", w1["rows"]["polymlp-numpy"]["ratio_train"], 1.15, le)
-        if "torch" in runs:
-            add("W1: PyTorch eager / polymlp training time", paired_ratio(runs, "torch", "polymlp-numpy", "train_s"), 5.0, ge)
-        if "sklearn" in runs:
-            add("W1: scikit-learn / polymlp training time", paired_ratio(runs, "sklearn", "polymlp-numpy", "train_s"), 3.0, ge)
-        if "polymlp-jax" in runs and "torch" in runs:
-            add("W1: polymlp-JAX / PyTorch eager training time", paired_ratio(runs, "polymlp-jax", "torch", "train_s"), 1.0, le)
-    deep = res.get("w1", {}).get("w1-28x14")
-    if deep:
-        add("W1 14-(14x28)-4: polymlp/reference training time", deep["rows"]["polymlp-numpy"]["ratio_train"], 1.2, le)
-    w2 = res.get("w2")
-    if w2:
-        runs, rows = w2["runs"], w2["rows"]
-        add("W2: polymlp/reference training time", rows["polymlp-numpy"]["ratio_train"], 1.05, le)
-        add("W2: polymlp fraction of measured GEMM peak (6P FLOPs)", rows["polymlp-numpy"]["peak_fraction"], 0.70, ge)
-        if "torch-fused" in runs:
-            add("W2: polymlp / PyTorch fused-Adam training time", paired_ratio(runs, "polymlp-numpy", "torch-fused", "train_s"), 1.0, le)
-        if "polymlp-torch" in runs:
-            add("W2: polymlp-torch / PyTorch eager training time", paired_ratio(runs, "polymlp-torch", "torch", "train_s"), 1.25, le)
-    mem = res.get("memory")
-    if mem:
-        add("W2 peak memory: polymlp/reference", mem["rows"]["polymlp-numpy"]["ratio"], 1.25, le)
-    st = res.get("startup")
-    if st:
-        add("python -c 'import polymlp' whole process (s)", st["import polymlp"]["wall_s"], 0.3, le)
-        if not quick:
-            add("polymlp reproduce (NumPy) whole process (s)", st["polymlp reproduce"]["wall_s"], 15.0, le)
-    gpu = res.get("gpu", {})
-    for workload in ("w2", "gpu-4096"):
-        rows = gpu.get(workload, {}).get("rows", {})
-        if "polymlp-cupy" in rows and "torch-cuda" in rows:
-            add(f"GPU {workload}: CuPy / PyTorch CUDA training time",
-                rows["polymlp-cupy"]["ratio_vs_torch"], 1.0, le)
-    return out
-
-
-def _fmt(v, fmt="%.3g"):
-    return "-" if v is None else fmt % v
-
-
-def tables(res):
-    lines = []
-    for section, title in (("w1", "W1 seed nets (hypercube, batch 32)"),):
-        for name, part in res.get(section, {}).items():
-            lines += _training_table(f"{title}: {'-'.join(map(str, part['spec']['sizes']))}, "
-                                     f"{part['spec']['epochs']} epochs", part, gflops=False)
-    if "w2" in res:
-        part = res["w2"]
-        lines += _training_table(f"W2 784-1024-1024-10, batch 256, {part['spec']['epochs']} epochs "
-                                 f"(GEMM peak measured in this run: {part['gemm_gflops']:.1f} GFLOP/s)",
-                                 part, gflops=True)
-    if "memory" in res:
-        lines += ["", "### W2 peak memory (training call, tracemalloc)", "",
-                  "| implementation | peak MiB | max RSS MiB | ratio |", "| --- | ---: | ---: | ---: |"]
-        for impl, row in res["memory"]["rows"].items():
-            lines.append(f"| {LABELS[impl]} | {row['peak_mib']:.1f} | {row['max_rss_mib']:.0f} | "
-                         f"{_fmt(row.get('ratio', 1.0), '%.2f')} |")
-    if "w3" in res:
-        part = res["w3"]
-        lines += ["", f"### W3 predict throughput ({part['rows']:,} rows, labels)", "",
-                  "| implementation | W1 net rows/s | ratio | W2 net rows/s | ratio |",
-                  "| --- | ---: | ---: | ---: | ---: |"]
-        for impl in part["nets"]["w1"]:
-            a, b = part["nets"]["w1"][impl], part["nets"]["w2"][impl]
-            lines.append(f"| {LABELS[impl]} | {a['rows_per_s']:,.0f} | {a['ratio']:.2f} | "
-                         f"{b['rows_per_s']:,.0f} | {b['ratio']:.2f} |")
-    if "startup" in res:
-        lines += ["", "### Whole-process times", "", "| command | seconds |", "| --- | ---: |"]
-        for name, row in res["startup"].items():
-            extra = f" --epochs {row['epochs']}" if "epochs" in row else ""
-            lines.append(f"| `{name}{extra}` | {row['wall_s']:.3f} |")
-    gpu = res.get("gpu")
-    if gpu is not None:
-        lines += ["", "### GPU"]
-        if "skipped" in gpu:
-            lines += ["", f"Skipped: {gpu['skipped']}."]
-        else:
-            lines += ["", "GEMM peak (float32): " + ", ".join(
-                f"{k} {v:,.0f} GFLOP/s" for k, v in gpu["gemm_gflops"].items()), "",
-                "| workload | implementation | train s | samples/s | % of GEMM peak | ratio vs torch |",
-                "| --- | --- | ---: | ---: | ---: | ---: |"]
-            for workload in ("w2", "gpu-4096"):
-                for impl, row in gpu[workload]["rows"].items():
-                    lines.append(f"| {workload} | {LABELS[impl]} | {row['train_s']:.3f} | "
-                                 f"{row['samples_per_s']:,.0f} | {100 * row['peak_fraction']:.1f}% | "
-                                 f"{_fmt(row['ratio_vs_torch'], '%.2f')} |")
-    if res.get("targets"):
-        lines += ["", "### Targets", "", "| target | measured | limit | met |", "| --- | ---: | ---: | --- |"]
-        for t in res["targets"]:
-            met = {True: "yes", False: "**no**", None: "-"}[t["met"]]
-            lines.append(f"| {t['target']} | {_fmt(t['measured'], '%.3g')} | {t['limit']} | {met} |")
-    return "\n".join(lines)
-
-
-def _training_table(title, part, gflops):
-    head = "| implementation | train s | us/iter | samples/s | ratio | whole s | ratio whole | test acc |"
-    rule = "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-    if gflops:
-        head += " GFLOP/s | % of peak |"
-        rule += " ---: | ---: |"
-    lines = ["", f"### {title}", "", head, rule]
-    for impl, row in part["rows"].items():
-        line = (f"| {LABELS[impl]} | {row['train_s']:.3f} | {row['us_per_iter']:,.0f} | "
-                f"{row['samples_per_s']:,.0f} | {_fmt(row['ratio_train'], '%.2f')} | "
-                f"{row['wall_s']:.2f} | {_fmt(row['ratio_wall'], '%.2f')} | {row['test_acc']:.4f} |")
-        if gflops:
-            line += f" {row['gflops']:.1f} | {100 * row['peak_fraction']:.1f}% |"
-        lines.append(line)
-    return lines
-
-
 def machine():
     info = {"python": platform.python_version(), "platform": platform.platform(),
             "cpus": os.cpu_count(), "processor": platform.processor()}
@@ -430,7 +390,8 @@ def machine():
                     break
     except OSError:
         pass
-    for dist in ("numpy", "torch", "jax", "scikit-learn", "array-api-strict", "cupy-cuda12x"):
+    for dist in ("numpy", "torch", "jax", "keras", "scikit-learn", "array-api-strict",
+                 "cupy-cuda12x", "cupy-cuda13x"):
         try:
             info[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -449,8 +410,10 @@ def main(argv=None):
     ap.add_argument("--out", default=os.path.join(HERE, "results", "latest.json"),
                     help="JSON file to write (default benchmarks/results/latest.json)")
     ap.add_argument("--threads", type=int, default=None,
-                    help="set OMP/OpenBLAS/MKL thread counts for every run (default: leave "
-                         "each library's default)")
+                    help="set OMP/OpenBLAS/MKL thread counts for every run (default: one "
+                         "thread for the small nets, each library's default for the others)")
+    ap.add_argument("--readme", default=None, metavar="README.md",
+                    help="regenerate the file's Performance block from this run (full runs only)")
     args = ap.parse_args(argv)
     global _threads
     _threads = args.threads
@@ -461,6 +424,8 @@ def main(argv=None):
     unknown = set(sections) - set(SECTIONS)
     if unknown:
         ap.error(f"unknown sections {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
+    if args.readme and (args.quick or set(sections) != set(SECTIONS)):
+        ap.error("--readme takes the tables of a full run: drop --quick and --sections")
 
     def log(text):
         print(text, file=sys.stderr, flush=True)
@@ -472,30 +437,69 @@ def main(argv=None):
 
     started = time.time()
     res = {"machine": machine(), "quick": args.quick, "repeats": args.repeats,
-           "threads": args.threads,
+           "threads": args.threads, "small_net_threads": args.threads or SMALL_NET_THREADS,
+           "started_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime(started)),
+           "command": " ".join(["python", "benchmarks/run.py"] + list(
+               argv if argv is not None else sys.argv[1:])),
            "load_before": os.getloadavg() if hasattr(os, "getloadavg") else None}
+    res["engine"] = _engine_features(log)
+    if "w1" in sections and installed("jax"):
+        try:
+            _, res["reference_check"], _ = run_process(
+                [sys.executable, os.path.join(HERE, "check_references.py")],
+                threads=SMALL_NET_THREADS)
+        except RuntimeError as exc:  # it exits 1 when the loops part: keep its verdict
+            res["reference_check"] = {"ok": False, "error": str(exc)[-500:]}
+        log(f"hand-written JAX against the NumPy reference: {res['reference_check']}")
     if "w1" in sections:
         res["w1"] = {}
+        t0 = time.time()
         for name in wl.W1_NETS:
-            res["w1"][name] = training_section(name, cpu_implementations(name), args, log)
+            res["w1"][name] = training_section(name, cpu_implementations(name, args.quick),
+                                               args, log)
             save()
-    steps = (("w2", lambda: training_section("w2", cpu_implementations("w2"), args, log,
-                                              with_gemm=True)),
+        res["section_seconds"] = {"w1": time.time() - t0}
+    steps = (("jax", lambda: jax_section(args, log)),
+             ("w2", lambda: training_section("w2", cpu_implementations("w2", args.quick), args,
+                                             log, with_gemm=True)),
              ("memory", lambda: memory_section(args, log)),
              ("w3", lambda: predict_section(args, log)),
              ("startup", lambda: startup_section(args, log)),
              ("gpu", lambda: gpu_section(args, log)))
     for name, section in steps:
         if name in sections:
+            t0 = time.time()
             res[name] = section()
+            res.setdefault("section_seconds", {})[name] = time.time() - t0
             save()
-    res["targets"] = targets(res, args.quick)
+    res["targets"] = report.targets(res)
     res["seconds"] = time.time() - started
     res["load_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     save()
-    print(tables(res))
+    print(report.tables(res))
+    if args.readme:
+        from readme import splice
+
+        splice(args.readme, "performance", report.readme_block(res, args.out))
+        print(f"\n(README block regenerated in {args.readme})")
     print(f"\n(results in {args.out}; suite took {res['seconds']:.0f} s)")
+    if res.get("reference_check", {}).get("ok") is False:
+        print("the hand-written JAX loops do not compute what the NumPy reference does "
+              "(benchmarks/check_references.py): their rows are not comparable", file=sys.stderr)
+        return 1
     return 0
+
+
+def _engine_features(log):
+    """The training-engine features of the polymlp being measured (detected in a subprocess)."""
+    probe = ("import json, sys; sys.path.insert(0, %r); import compiled; "
+             "print(json.dumps(compiled.engine_features()))" % HERE)
+    try:
+        _, found, _ = run_process([sys.executable, "-c", probe])
+    except RuntimeError as exc:
+        found = {"error": str(exc).splitlines()[-1]}
+    log(f"polymlp engine: {found}")
+    return found
 
 
 if __name__ == "__main__":

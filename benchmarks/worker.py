@@ -1,6 +1,7 @@
 """Run one measurement in this process and print it as one JSON line.
 
     python worker.py train IMPL WORKLOAD [--epochs N] [--memory]
+    python worker.py train polymlp-jax WORKLOAD --fits 2 [--recording] [--plugins] [--cache MODE:DIR]
     python worker.py predict IMPL WORKLOAD [--rows N] [--repeats R]
     python worker.py gemm {numpy,torch,cupy,torch-cuda}
 
@@ -19,6 +20,7 @@ from functools import partial
 
 import numpy as np
 
+import compiled
 import competitors as c
 import workloads as wl
 
@@ -35,7 +37,15 @@ TRAIN = {
     "torch-cuda": partial(c.train_torch, device="cuda"),
     "torch-cuda-fused": partial(c.train_torch, fused=True, device="cuda"),
     "sklearn": c.train_sklearn,
+    "jax-scan": partial(compiled.train_jax, variant="scan"),
+    "jax-step": partial(compiled.train_jax, variant="step"),
+    "keras-epoch": partial(compiled.train_keras, per_epoch=True),
+    "keras-default": partial(compiled.train_keras, per_epoch=False),
 }
+
+#: implementations that --fits/--recording/--plugins/--cache apply to (polymlp fitted twice).
+POLYMLP_BACKENDS = {"polymlp-numpy": "numpy", "polymlp-torch": "torch", "polymlp-jax": "jax",
+                    "polymlp-cupy": "cupy"}
 
 #: implementation name -> function(sizes, rows, repeats) timing predict.
 PREDICT = {
@@ -57,6 +67,14 @@ GEMM = {
 
 def _train(args):
     spec = wl.spec(args.workload, args.epochs)
+    if args.fits or args.recording or args.plugins or args.cache:
+        if args.impl not in POLYMLP_BACKENDS:
+            raise SystemExit(f"--fits/--recording/--plugins/--cache are for polymlp only, not {args.impl}")
+        cache = tuple(args.cache.split(":", 1)) if args.cache else None
+        return compiled.train_polymlp_twice(spec, wl.load(args.workload),
+                                            POLYMLP_BACKENDS[args.impl], fits=args.fits or 2,
+                                            recording=args.recording, plugins=args.plugins,
+                                            cache=cache)
     return TRAIN[args.impl](spec, wl.load(args.workload), memory=args.memory)
 
 
@@ -77,6 +95,14 @@ def main():
     tr.add_argument("workload", choices=sorted(wl.WORKLOADS))
     tr.add_argument("--epochs", type=int, default=None)
     tr.add_argument("--memory", action="store_true", help="measure peak memory (untimed run)")
+    tr.add_argument("--fits", type=int, default=0,
+                    help="polymlp: fit this many times from the same weights (first_s, train_s = last)")
+    tr.add_argument("--recording", action="store_true",
+                    help="polymlp: record as `polymlp reproduce` (per-iteration loss, validation every 10)")
+    tr.add_argument("--plugins", action="store_true",
+                    help="polymlp: W1's net with a per-feature affine plugin layer and layer_norm")
+    tr.add_argument("--cache", default=None, metavar="MODE:DIR",
+                    help="polymlp: persistent compilation cache, MODE polymlp (its setting) or jax")
     pr = sub.add_parser("predict")
     pr.add_argument("impl", choices=sorted(PREDICT))
     pr.add_argument("workload", choices=sorted(wl.WORKLOADS))
