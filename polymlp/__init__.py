@@ -8,7 +8,8 @@ initializers are looked up by name in a plugin registry.
 __version__ = "0.1.0"
 
 from . import activations, datasets, initializers, layers, losses, optimizers, registry
-from ._array_api import Backend, describe_backends, resolve_backend, to_numpy
+from ._array_api import (Backend, describe_backends, enable_compilation_cache, resolve_backend,
+                         to_numpy)
 from .activations import Activation, ElementwiseActivation
 from .errors import (BackendError, ModelFileError, NotBuiltError, PluginError, PolymlpError,
                      TrainingDivergedError)
@@ -26,7 +27,8 @@ __all__ = [
     "Activation", "Adam", "Backend", "BackendError", "Dense", "ElementwiseActivation",
     "GradientDescent", "History", "Initializer", "Layer", "Loss", "ModelFileError", "Momentum",
     "Network", "NotBuiltError", "Optimizer", "ParamSpec", "PluginError", "PolymlpError",
-    "TrainingDivergedError", "activations", "datasets", "describe_backends", "initializers",
+    "TrainingDivergedError", "activations", "datasets", "describe_backends",
+    "enable_compilation_cache", "initializers",
     "layers", "losses", "optimizers", "register", "registry", "resolve_backend", "to_numpy",
 ]
 __all__ += ["callbacks", "load", "serialization"]

@@ -93,18 +93,29 @@ class Backend:
         costly dispatches, and compiled functions want arrays, not Python scalars."""
         return self.name == "jax"
 
-    def jit(self, fn):
+    def jit(self, fn, donate=()):
         """`fn` compiled by the backend's tracing compiler (``jax.jit``), else `fn` itself.
 
         `fn` must be a pure function of pytrees of arrays and Python scalars. It is
         compiled once per input signature: shapes, dtypes, and whether an argument
         is a Python scalar or an array (so pass a step counter as an array throughout).
+        The arguments at the positions in `donate` are given to the compiled call
+        to update in place, where the device supports it (JAX does not on CPU).
         """
         if not self.compiles:
             return fn
         import jax  # the one library with a whole-function compiler we use
 
+        if donate and getattr(self.device, "platform", "cpu") != "cpu":
+            return jax.jit(fn, donate_argnums=tuple(donate))
         return jax.jit(fn)
+
+    def scan(self, body, carry, xs):
+        """``lax.scan``: `body(carry, x) -> (carry, y)` over the leading axis of `xs`,
+        traced once (only inside a function compiled by :meth:`jit`, where it compiles)."""
+        import jax
+
+        return jax.lax.scan(body, carry, xs)
 
     def __repr__(self):
         return f"Backend({self.name!r}, device={self.device!r})"
@@ -114,6 +125,29 @@ class Backend:
         # modules, which do not pickle. scikit-learn clones, caches and ships
         # estimators (and the networks inside them) to workers this way.
         return (resolve_backend, (self.name, _device_token(self.name, self.device)))
+
+
+def enable_compilation_cache(directory=None):
+    """Keep compiled training code on disk, so that later processes skip compiling it.
+
+    Applies to the backends that compile (JAX): the first ``fit`` of a network
+    shape compiles its training chunk once per machine instead of once per
+    process. `directory` defaults to ``$POLYMLP_COMPILATION_CACHE`` or
+    ``~/.cache/polymlp/jax``. Call it before the first ``fit``; it imports JAX.
+    Returns the directory.
+    """
+    import os
+
+    directory = os.fspath(directory or os.environ.get("POLYMLP_COMPILATION_CACHE")
+                          or os.path.join(os.path.expanduser("~"), ".cache", "polymlp", "jax"))
+    os.makedirs(directory, exist_ok=True)
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", directory)
+    # Small training chunks compile in well under the default 1 s threshold: keep them too.
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return directory
 
 
 def _device_token(name, device):

@@ -398,7 +398,7 @@ class ModelCheckpoint(Callback):
         elif (epoch + 1) % self.every:
             return
         path = self.filepath.format(epoch=epoch + 1, **logs)
-        if not getattr(self.network, "_writes_files", True):
+        if not (self.params or {}).get("writes_files", True):
             return  # another MPI rank than 0: rank 0 writes the same weights
         self.network.save(path, include_optimizer=self.include_optimizer)
         self.saved.append(path)
@@ -410,6 +410,10 @@ _SCHEDULES = ("step", "exponential", "cosine")
 
 class LearningRateScheduler(Callback):
     """Set the optimizer's ``learning_rate`` at the start of every epoch.
+
+    The rate is written into the optimizer's state (a 0-d array, see
+    :mod:`polymlp.optimizers`) as well as its ``learning_rate`` attribute, so
+    a compiled training step (JAX) is not recompiled when it changes.
 
     Parameters
     ----------
@@ -495,8 +499,10 @@ class LearningRateScheduler(Callback):
                 or lr < 0:
             raise ValueError(f"The learning-rate schedule {self.schedule!r} returned {lr!r} "
                              f"for epoch {epoch}; it must return a finite number >= 0.")
-        # Optimizers read `learning_rate` at every update, so the new rate applies now.
+        # The attribute is what callbacks read; the state is what the step reads.
         opt.learning_rate = float(lr)
+        net = self.network
+        net.opt_state = opt.sync_state(net.opt_state, xp=net.xp)
         log.debug("LearningRateScheduler: epoch %d learning_rate %g", epoch + 1, lr)
 
     def on_epoch_end(self, epoch, logs=None):

@@ -10,91 +10,9 @@ non-default ``device1`` so that a forgotten ``device=`` shows up on CPU.
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import types
+from ._test_backends import (ALL_TEST_BACKENDS, atol_for, available, network_kwargs,  # noqa: F401
+                             numpy_readonly, selected_backends)
 
-import numpy
-
-ALL_TEST_BACKENDS = ("numpy", "numpy_readonly", "array_api_strict", "torch", "jax", "cupy")
-
-
-def _readonly(obj):
-    if isinstance(obj, numpy.ndarray):
-        obj = obj.view()
-        obj.flags.writeable = False
-    return obj
-
-
-class _ReadOnlyNumPy(types.ModuleType):
-    """The NumPy namespace, except that every array it returns is read-only."""
-
-    def __init__(self):
-        super().__init__("numpy_readonly")
-        self.__array_api_version__ = numpy.__array_api_version__
-
-    def __getattr__(self, name):
-        attr = getattr(numpy, name)
-        if callable(attr) and not isinstance(attr, type) and name != "__array_namespace_info__":
-            def wrapped(*args, **kwargs):
-                out = attr(*args, **kwargs)
-                if isinstance(out, tuple):
-                    return tuple(_readonly(o) for o in out)
-                return _readonly(out)
-            wrapped.__name__ = name
-            return wrapped
-        return attr
-
-
-numpy_readonly = _ReadOnlyNumPy()
-
-
-def _cuda_available():
-    if importlib.util.find_spec("cupy") is None:
-        return False
-    try:
-        import cupy
-
-        return cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:  # noqa: BLE001 - any CUDA failure means "no GPU here"
-        return False
-
-
-def available(name):
-    """Whether backend `name` can run here (installed, and a GPU for cupy)."""
-    if name in ("numpy", "numpy_readonly"):
-        return True
-    if name == "cupy":
-        return _cuda_available()
-    return importlib.util.find_spec(name) is not None
-
-
-def selected_backends():
-    """Backend names to test: ``POLYMLP_TEST_BACKENDS`` or every available one."""
-    env = os.environ.get("POLYMLP_TEST_BACKENDS", "").strip()
-    names = [n.strip() for n in env.split(",") if n.strip()] if env else list(ALL_TEST_BACKENDS)
-    return [n for n in names if n in ALL_TEST_BACKENDS]
-
-
-def network_kwargs(name):
-    """``backend=`` and ``device=`` for :class:`polymlp.Network` on test backend `name`."""
-    if name == "numpy_readonly":
-        return {"backend": numpy_readonly}
-    if name == "array_api_strict":
-        return {"backend": "array_api_strict", "device": "device1"}
-    if name == "jax":
-        import jax
-
-        # Tests compare float64 results; JAX needs x64 switched on for that.
-        jax.config.update("jax_enable_x64", True)
-    return {"backend": name}
-
-
-def atol_for(dtype_name):
-    """Absolute tolerance scaled to the dtype (as scikit-learn's ``_atol_for_type``)."""
-    return float(numpy.finfo(dtype_name).eps) * 100
-
-
-# The conformance kit for plugin authors (imported last: it uses the helpers above).
-from ._conformance import (ConformanceError, check_activation, check_initializer,  # noqa: E402
+# The conformance kit for plugin authors.
+from ._conformance import (ConformanceError, check_activation, check_initializer,
                            check_layer, check_loss, check_optimizer)
