@@ -56,6 +56,7 @@ class Engine:
         #: kept across fit() calls, since compiling one is not free.
         self.step_cache = {}
         self.chunk_cache = {}  # the compiled chunk of steps likewise (see make_chunk)
+        self._evaluate_small = None  # evaluation compiled, where the backend compiles
         #: Layers random in training: they declare ``draw_noise`` (see polymlp.Layer).
         self.noisy = [i for i, layer in enumerate(self.layers)
                       if getattr(layer, "draw_noise", None) is not None]
@@ -201,11 +202,16 @@ class Engine:
 
     def evaluate(self, theta, x, y, chunk):
         """Mean loss and metric (0-d arrays) over a whole set, `chunk` rows at a time."""
-        self.replan()
-        params, n = self.layout.views(theta, self.xp), x.shape[0]
+        n = x.shape[0]
         if n <= chunk:
-            out, caches = self._infer(params, x)
-            return self.output_terms(out, caches, y, True)[0], self.metric(out, y)
+            if self.backend.compiles:  # one compiled call (validation runs it often)
+                if self._evaluate_small is None:
+                    self._evaluate_small = self.backend.jit(self._evaluate_one)
+                return self._evaluate_small(theta, x, y)
+            self.replan()
+            return self._evaluate_one(theta, x, y)
+        self.replan()
+        params = self.layout.views(theta, self.xp)
         total, outs = 0.0, []
         for s in range(0, n, chunk):
             e = min(s + chunk, n)  # the standard leaves out-of-bounds stops undefined
@@ -214,6 +220,10 @@ class Engine:
             total = total + self.output_terms(out, caches, yb, True)[0] * xb.shape[0]
             outs.append(out)
         return total / n, self.metric(self.xp.concat(outs, axis=0), y)
+
+    def _evaluate_one(self, theta, x, y):
+        out, caches = self._infer(self.layout.views(theta, self.xp), x)
+        return self.output_terms(out, caches, y, True)[0], self.metric(out, y)
 
     # --- the step --------------------------------------------------------------------
 
