@@ -92,9 +92,12 @@ class Engine:
 
         `noise` (training only) holds, per layer, what :meth:`draw_noise` drew.
         """
-        xp, plan = self.xp, self._inplace if inplace else self._pure
-        caches = []
-        for i in range(len(self.layers) if stop is None else stop):
+        return self._forward(self._inplace if inplace else self._pure, params, x, training,
+                             rng, len(self.layers) if stop is None else stop, noise)
+
+    def _forward(self, plan, params, x, training, rng, stop, noise):
+        xp, caches = self.xp, []
+        for i in range(stop):
             fn = plan.forward[i] or self.layers[i].forward
             if noise is not None and noise[i] is not None:
                 x, cache = fn(params[i], x, xp=xp, training=training, rng=rng, noise=noise[i])
@@ -124,23 +127,22 @@ class Engine:
         value = loss.value(out, y, xp=xp) if want_loss else None
         return value, loss.gradient(out, y, xp=xp), False
 
-    def _loss_terms(self, params, x, y, *, want_loss, training, rng, inplace, noise=None):
-        """``(output, caches, loss, grad, is_delta)`` of one batch.
+    def _loss_terms(self, plan, params, x, y, want_loss, training, rng, noise):
+        """``(output, caches, loss, grad, is_delta)`` of one batch, with the kernels of
+        `plan` (in place) or none (pure).
 
         The objective is the data loss; a penalty on the parameters would be
         added here (its value to `loss`, its gradient in :meth:`gradient`).
         """
-        plan = self._inplace if inplace else self._pure
         if plan.output is not None:  # the loss fused with the output activation, in place
-            h, caches = self.forward(params, x, training=training, rng=rng, inplace=True,
-                                     stop=len(self.layers) - 1, noise=noise)
+            h, caches = self._forward(plan, params, x, training, rng, len(self.layers) - 1,
+                                      noise)
             z = plan.linear(params[-1], h, xp=self.xp)
             loss, out, delta = plan.output(z, y, self.layers[-1].activation, xp=self.xp,
                                            ops=self.ops, want_loss=want_loss)
             caches.append((h, None, None))
             return out, caches, loss, delta, True
-        out, caches = self.forward(params, x, training=training, rng=rng, inplace=inplace,
-                                   noise=noise)
+        out, caches = self._forward(plan, params, x, training, rng, len(self.layers), noise)
         loss, grad, is_delta = self.output_terms(out, caches, y, want_loss)
         return out, caches, loss, grad, is_delta
 
@@ -175,8 +177,7 @@ class Engine:
         xp = self.xp
         params = self.layout.views(theta, xp)
         out, caches, loss, grad, is_delta = self._loss_terms(
-            params, x, y, want_loss=want_loss, training=training, rng=rng, inplace=False,
-            noise=noise)
+            self._pure, params, x, y, want_loss, training, rng, noise)
         grads = self.backward(params, caches, grad, is_delta)
         flat = [xp.reshape(g, (-1,)) for gs in grads for g in gs]
         return (xp.concat(flat) if flat else xp.zeros_like(theta)), loss, out
@@ -466,8 +467,7 @@ class InPlaceStep:
         if x is None:
             return _empty(engine, theta, self.want_loss)
         out, caches, loss, grad, is_delta = engine._loss_terms(
-            self.params, x, y, want_loss=self.want_loss, training=True, rng=self.rng,
-            inplace=True, noise=noise)
+            engine._inplace, self.params, x, y, self.want_loss, True, self.rng, noise)
         metric = engine.metric(out, y, self.y_var) if self.want_loss else None
         engine.backward(self.params, caches, grad, is_delta, self.grads)
         return self.grad, loss, metric

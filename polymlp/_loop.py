@@ -185,7 +185,7 @@ class Trainer:
         net, s, cbs, dp = self.net, self.settings, self.callbacks, self.dp
         n, size = Xs.shape[0], s.batch_size
         validate = s.validation is not None and s.record == "iteration"
-        b, batches = first_batch, -(-n // size)
+        b, batches, noisy = first_batch, -(-n // size), bool(self.engine.noisy)
         if self._chunks_apply(step):
             self._step = step
             theta, state, b = self._chunks(theta, state, Xs, Ys, b, n // size, rec, validate)
@@ -193,7 +193,7 @@ class Trainer:
             lo, hi = b * size, min(b * size + size, n)  # out-of-bounds stops are undefined
             if cbs.batch_hooks:
                 cbs.on_batch_begin(net.iterations + 1, _batch_logs(epoch, b, hi - lo))
-            noise = self.engine.draw_noise(net.rng, hi - lo, net.dtype)  # None: no random layer
+            noise = self.engine.draw_noise(net.rng, hi - lo, net.dtype) if noisy else None
             if dp is None:
                 xb, yb = self.rows(Xs, Ys, lo, hi)
                 theta, state, loss, score = step(theta, state, xb, yb, None, noise)
@@ -204,9 +204,9 @@ class Trainer:
                 theta, state, loss, score = step(theta, state, Xs[r0:r1, ...], Ys[r0:r1, ...],
                                                  weight, noise)
             net.iterations += 1
-            rec.sizes.append(hi - lo)
             if s.want_loss:
                 # Kept as device arrays: converted once per epoch, never per batch.
+                rec.sizes.append(hi - lo)
                 rec.losses.append(loss)
                 rec.metrics.append(score)
                 if validate:
@@ -275,8 +275,8 @@ class Trainer:
                 chunk.ran = True
             net.theta, net.opt_state = theta, state  # the old buffers may be donated
             net.iterations += count
-            rec.sizes.extend([size] * count)
             if s.want_loss:
+                rec.sizes.extend([size] * count)
                 rec.losses.append(losses[:count])
                 rec.metrics.append(metrics[:count])
                 if validate:

@@ -200,20 +200,23 @@ class Dense(Layer):
         z += b
         return z
 
-    def _activation_kernels(self):
-        """The activation's in-place kernels, looked up once per activation object."""
-        memo = self.__dict__.get("_kernels_of")
-        if memo is None or memo[0] is not self.activation:
-            act = self.activation
-            memo = (act, kernel(act, "forward_inplace"), kernel(act, "backward_inplace"))
-            self._kernels_of = memo
-        return memo
+    @property
+    def activation(self):
+        return self._activation
+
+    @activation.setter
+    def activation(self, activation):
+        # The activation's in-place kernels, looked up once per activation (per step
+        # lookups would cost more than some small layers' math).
+        self._activation = activation
+        self._act_forward_inplace = kernel(activation, "forward_inplace")
+        self._act_backward_inplace = kernel(activation, "backward_inplace")
 
     def forward_inplace(self, params, x, /, *, xp, training=False, rng=None):
         W, b = params
         z = x @ W  # linear_inplace, inlined: this runs per layer per step
         z += b
-        act = self._activation_kernels()[1]
+        act = self._act_forward_inplace
         if act is None:
             a = self.activation.forward(z, xp=xp)
             return a, (x, z, a)
@@ -228,7 +231,7 @@ class Dense(Layer):
         if is_delta:
             delta = grad
         else:
-            act = self._activation_kernels()[2] if owned else None
+            act = self._act_backward_inplace if owned else None
             delta = (act(z, a, grad, xp=xp) if act is not None
                      else self.activation.backward(z, a, grad, xp=xp))
         xp.matmul(x.T, delta, out=grads[0])

@@ -185,11 +185,18 @@ class Adam(Optimizer):
 
     def update_inplace(self, params, grads, state, /, *, xp, work):
         # The operations of `update`, one pass each, in the same order (same rounding);
-        # host scalars (NumPy's) do their scalar math in Python, which is much cheaper.
-        t = state["t"] + 1
-        tf = _scalar(t, xp, params.dtype)
-        lr = _scalar(state["learning_rate"], xp, params.dtype)
+        # host scalars (NumPy's) do their scalar math in Python, which is much cheaper,
+        # 0-d arrays on a device stay there (reading them would wait for the device).
+        t, lr = state["t"] + 1, state["learning_rate"]
         b1, b2 = self.beta1, self.beta2
+        if isinstance(t, numbers.Number):
+            tf, lr = float(t), float(lr)
+            bc1 = -math.expm1(tf * math.log(b1))
+            bc2_sqrt = math.sqrt(-math.expm1(tf * math.log(b2)))
+        else:
+            tf = xp.astype(t, params.dtype)
+            bc1 = -xp.expm1(tf * math.log(b1))
+            bc2_sqrt = xp.sqrt(-xp.expm1(tf * math.log(b2)))
         m, v = state["m"], state["v"]
         m *= b1
         xp.multiply(grads, 1.0 - b1, out=work)
@@ -199,27 +206,18 @@ class Adam(Optimizer):
         work *= 1.0 - b2
         v += work
         xp.sqrt(v, out=work)
-        work /= _sqrt(-_expm1(tf * math.log(b2), xp))
+        work /= bc2_sqrt
         work += self.epsilon
         xp.divide(m, work, out=work)
-        work *= lr / -_expm1(tf * math.log(b1), xp)
+        work *= lr / bc1
         params -= work
-        return {**state, "t": t, "m": m, "v": v}
+        return {"t": t, "learning_rate": state["learning_rate"], "m": m, "v": v}
 
 
 def _scalar(value, xp, dtype):
     """A host number (a NumPy scalar) as a Python float; a 0-d array on a device
     cast to `dtype` instead (converting it to a float would wait for the device)."""
     return float(value) if isinstance(value, numbers.Number) else xp.astype(value, dtype)
-
-
-def _sqrt(value):
-    # Correctly rounded on both paths, as xp.sqrt in `update`.
-    return math.sqrt(value) if isinstance(value, float) else value ** 0.5
-
-
-def _expm1(value, xp):
-    return math.expm1(value) if isinstance(value, float) else xp.expm1(value)
 
 
 BUILTINS = {cls.name: cls for cls in (GradientDescent, Momentum, Adam)}
