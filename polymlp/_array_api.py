@@ -46,8 +46,9 @@ class Backend:
         The device arrays are created on (the library's own device object).
     writable : bool
         Whether arrays can be written in place and the namespace takes ``out=``
-        (NumPy, PyTorch; false for JAX): gates the in-place fast path of
-        :mod:`polymlp._fastpath`, which is an optimisation only.
+        (NumPy, PyTorch; false for JAX): the engine then runs the training
+        step in place, with the components' in-place kernels (an optimisation
+        only; see :mod:`polymlp._engine`).
     """
 
     name: str
@@ -269,7 +270,7 @@ def _load_namespace(name, given):
 
 def _writable(name, xp):
     # NumPy and PyTorch arrays we own may be written in place, and their namespaces
-    # take the `out=` arguments the fast path uses (PyTorch through array-api-compat).
+    # take the `out=` arguments the in-place kernels use (PyTorch through array-api-compat).
     # JAX arrays are immutable; CuPy keeps the functional path (untested in place).
     return xp is numpy or name in ("numpy", "torch")
 

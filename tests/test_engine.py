@@ -30,7 +30,7 @@ def _pure_only(monkeypatch):
 def _writable_only(net_kwargs, backend_name):
     backend = pm.resolve_backend(net_kwargs["backend"], net_kwargs.get("device"))
     if not backend.writable:
-        pytest.skip(f"no in-place fast path on {backend_name}: the pure step is its only step")
+        pytest.skip(f"no in-place step on {backend_name}: the pure step is its only step")
     return backend
 
 
@@ -171,7 +171,7 @@ def test_update_inplace_is_not_inherited_by_a_different_rule(rng):
 
 
 def test_custom_layer_goes_through_its_own_methods(rng, monkeypatch):
-    class ScaledDense(pm.Dense):  # overrides the math: the fast path must call it
+    class ScaledDense(pm.Dense):  # overrides the math: the in-place step must call it
         name = "scaled_dense"
 
         def forward(self, params, x, /, *, xp, training=False, rng=None):
@@ -198,7 +198,7 @@ def test_custom_layer_goes_through_its_own_methods(rng, monkeypatch):
     pure.fit(x, y, epochs=2, batch_size=16, optimizer=pm.Adam(0.01), record=None)
     for a, b in zip(fast.get_weights(), pure.get_weights()):
         numpy.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
-    # And the gradient the fast path trains on is the finite-difference gradient.
+    # And the gradient the in-place step trains on is the finite-difference gradient.
     net, xs, ys = build(), x[:8], y[:8]
     analytic = net.gradients(xs, ys)
     w = net.get_weights()
@@ -507,3 +507,19 @@ def test_plugin_style_layer_is_traced_on_jax(net_kwargs, backend_name):
         net.fit(x, y, epochs=3, batch_size=16, optimizer=pm.Adam(0.01), record=None)
     assert traced and all("Tracer" in t for t in traced)  # only ever called while tracing
     assert len(traced) <= 4  # traced a few times (chunk, last batch), not run per step
+
+
+@pytest.mark.backend("jax")
+def test_compilation_cache_keeps_compiled_chunks_on_disk(tmp_path):
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy, polymlp as pm\n"
+        f"pm.enable_compilation_cache({str(tmp_path)!r})\n"
+        "x = numpy.random.default_rng(0).standard_normal((64, 5))\n"
+        "net = pm.Network(5, seed=0, backend='jax').stack(pm.Dense(6, 'relu'))\n"
+        "net.output(pm.Dense(3, 'softmax')).fit(x, numpy.arange(64) % 3, epochs=1,"
+        " batch_size=16, record=None)\n")
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=300)
+    assert any(tmp_path.iterdir())  # the compiled training chunk was written
