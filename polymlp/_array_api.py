@@ -111,6 +111,15 @@ class Backend:
             return jax.jit(fn, donate_argnums=tuple(donate))
         return jax.jit(fn)
 
+    def rows_at(self, x, start, size):
+        """Rows ``start:start + size`` of `x` for a traced `start` (inside :meth:`jit`):
+        one contiguous slice on JAX (``lax.dynamic_slice``), a gather elsewhere."""
+        if not self.compiles:
+            return self.xp.take(x, start + self.xp.arange(size), axis=0)
+        import jax
+
+        return jax.lax.dynamic_slice_in_dim(x, start, size, axis=0)
+
     def scan(self, body, carry, xs):
         """``lax.scan``: `body(carry, x) -> (carry, y)` over the leading axis of `xs`,
         traced once (only inside a function compiled by :meth:`jit`, where it compiles)."""

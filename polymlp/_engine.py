@@ -273,15 +273,12 @@ def make_chunk(engine, optimizer, *, want_loss, y_var, batch_size, slots):
     step = _pure_step(engine, optimizer, want_loss, y_var, _TracingRng(), None, None).eager
 
     def chunk(theta, state, X, Y, starts, active, noise):
-        offsets = xp.arange(batch_size)
-
         def body(carry, slot):
             theta, state = carry
             start, on, slot_noise = slot
-            index = start + offsets
-            new_theta, new_state, loss, metric = step(theta, state, xp.take(X, index, axis=0),
-                                                      xp.take(Y, index, axis=0), None,
-                                                      slot_noise)
+            new_theta, new_state, loss, metric = step(
+                theta, state, backend.rows_at(X, start, batch_size),
+                backend.rows_at(Y, start, batch_size), None, slot_noise)
             # An inactive slot keeps the carry (a select: the step still runs).
             theta = xp.where(on, new_theta, theta)
             state = {k: xp.where(on, v, state[k]) for k, v in new_state.items()}
