@@ -238,9 +238,10 @@ class Trainer:
     def _chunks_apply(self, step):
         """Whether this epoch's full batches run as compiled chunks: on a compiling
         backend, when nothing on the host must run between steps (no batch-level
-        callbacks, no gradient hook, no data-parallel reduction) and the step traces."""
+        callback that must, no gradient hook, no data-parallel reduction) and the
+        step traces."""
         net = self.net
-        return (net.backend.compiles and not self.callbacks.batch_hooks and self.dp is None
+        return (net.backend.compiles and not self.callbacks.between_steps and self.dp is None
                 and net.grad_hook is None and getattr(step, "traceable", False))
 
     def _chunks(self, theta, state, Xs, Ys, b, full, rec, validate):
@@ -274,6 +275,8 @@ class Trainer:
                     return theta, state, b
                 chunk.ran = True
             net.theta, net.opt_state = theta, state  # the old buffers may be donated
+            if self.callbacks.batch_hooks:  # reporting hooks: each step's, after the chunk
+                self._report_steps(b, end, n)
             net.iterations += count
             if s.want_loss:
                 rec.sizes.extend([size] * count)
@@ -283,6 +286,13 @@ class Trainer:
                     self._validate_at(theta, rec, count, end * size >= n)
             b = end
         return theta, state, b
+
+    def _report_steps(self, b, end, n):
+        net, cbs, size = self.net, self.callbacks, self.settings.batch_size
+        for i, batch in enumerate(range(b, end)):
+            logs = _batch_logs(net.epochs_done, batch, min(size, n - batch * size))
+            cbs.on_batch_begin(net.iterations + i + 1, logs)
+            cbs.on_batch_end(net.iterations + i + 1, logs)
 
     def _chunk_noise(self, slots, count):
         """Each random layer's draws for the chunk's first `count` slots, stacked (zeros

@@ -30,7 +30,12 @@ A callback may also define ``check_logs(keys)``, called before any work is
 done, to refuse (``ValueError``) a configuration in which what it monitors
 will never be logged.
 
-Per-batch hooks cost nothing unless a callback overrides them.
+Per-batch hooks cost nothing unless a callback overrides them.  Where the
+backend compiles (JAX), ``fit`` runs many steps per compiled call; a callback
+with batch hooks makes it run step by step instead, unless the callback sets
+``runs_between_steps = False`` (hooks that only report, such as
+:class:`ProgressBar`): its batch hooks are then called for every step of a
+compiled chunk, in order, after the chunk ran.
 """
 
 from __future__ import annotations
@@ -56,6 +61,9 @@ class Callback:
 
     network = None
     params = None
+    #: False: the batch hooks only report, and may run after a compiled chunk of
+    #: steps rather than between its steps (see the module docstring).
+    runs_between_steps = True
 
     def set_network(self, network):
         self.network = network
@@ -96,8 +104,11 @@ class CallbackList:
         self.callbacks = list(callbacks)
         for cb in self.callbacks:
             cb.set_network(network)
-        self.batch_hooks = any(_overrides(cb, "on_batch_begin") or _overrides(cb, "on_batch_end")
-                               for cb in self.callbacks)
+        hooked = [cb for cb in self.callbacks
+                  if _overrides(cb, "on_batch_begin") or _overrides(cb, "on_batch_end")]
+        self.batch_hooks = bool(hooked)
+        #: Whether some batch hook must run between steps (no compiled chunks then).
+        self.between_steps = any(cb.runs_between_steps for cb in hooked)
 
     def __bool__(self):
         return bool(self.callbacks)
@@ -527,7 +538,8 @@ class ProgressBar(Callback):
     """Progress of ``fit``: a tqdm bar per epoch, or one line per epoch.
 
     ``fit(verbose=1)`` adds ``ProgressBar("bar")``, ``verbose=2`` adds
-    ``ProgressBar("lines")``. The bar uses ``tqdm.auto`` (it renders in
+    ``ProgressBar("lines")``. Its batch hooks only report, so compiled chunks
+    of steps (JAX) keep running: the bar then advances a chunk at a time. The bar uses ``tqdm.auto`` (it renders in
     notebooks too) and falls back to lines when tqdm is not installed
     (``pip install 'polymlp[progress]'``). Loss and metrics appear when each
     epoch ends: reading them mid-epoch would synchronise the device.
@@ -540,6 +552,8 @@ class ProgressBar(Callback):
     label : str, optional
         Prefix of each bar or line (default: the network's name).
     """
+
+    runs_between_steps = False
 
     def __init__(self, mode="bar", stream=None, label=None):
         _validate.choice("mode", mode, ("bar", "lines"))

@@ -523,3 +523,26 @@ def test_compilation_cache_keeps_compiled_chunks_on_disk(tmp_path):
         " batch_size=16, record=None)\n")
     subprocess.run([sys.executable, "-c", script], check=True, timeout=300)
     assert any(tmp_path.iterdir())  # the compiled training chunk was written
+
+
+def test_reporting_batch_hooks_keep_compiled_chunks(net_kwargs, backend_name):
+    """Progress-style batch hooks (runs_between_steps = False) see every step, in order,
+    and do not force step-by-step training; other batch hooks do."""
+    x, y = _data(numpy.random.default_rng(9))  # 70 rows, batch 16: 5 steps per epoch
+    seen = []
+
+    class Count(pm.callbacks.Callback):
+        runs_between_steps = False
+
+        def on_batch_begin(self, iteration, logs=None):
+            seen.append(("begin", iteration, logs["batch"], logs["size"]))
+
+        def on_batch_end(self, iteration, logs=None):
+            seen.append(("end", iteration, logs["batch"], logs["size"]))
+
+    net = _net(net_kwargs, [(6, "relu")], "softmax", "cross_entropy")
+    net.fit(x, y, epochs=2, batch_size=16, record=None, verbose=2, callbacks=[Count()])
+    expected = [(kind, e * 5 + b + 1, b, 16 if b < 4 else 6)
+                for e in range(2) for b in range(5) for kind in ("begin", "end")]
+    assert seen == expected
+    assert bool(net.engine.chunk_cache) == (backend_name == "jax")
