@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from . import _divergence, _validate, data, registry
+from . import _divergence, _validate, data, registry, serialization
 from . import callbacks as _callbacks
 from . import distributed as _distributed
 from ._array_api import resolve_backend, to_numpy
@@ -341,14 +341,10 @@ class Network:
         optimizer state, counters and RNG state are stored too, so ``fit``
         resumes exactly. Returns the path.
         """
-        from . import serialization
-
         return serialization.save(self, path, include_optimizer=include_optimizer)
 
     def export(self, path):
         """Write the weights only, as ``.npz`` (keys ``layers.0.W``, ``layers.0.b``, ...)."""
-        from . import serialization
-
         return serialization.export(self, path)
 
     # --- structure -----------------------------------------------------------------
@@ -444,3 +440,7 @@ def _validation(net, validation_data):
                             net.output_size, net.classification,
                             name="validation_data[1]")
     return Xv, Yv
+
+
+# The class polymlp.load builds: saving depends on this module's Network, not the reverse.
+serialization.NETWORK_CLASS.append(Network)

@@ -48,6 +48,11 @@ _SINGULAR = _kinds.SINGULAR
 
 log = logging.getLogger("polymlp")
 
+#: The network class :func:`load` builds. polymlp.network registers it when it is
+#: imported (``import polymlp`` does), so that this module, which network.py uses
+#: to save, does not import network.py back (no import cycle).
+NETWORK_CLASS = []
+
 
 # --- saving -------------------------------------------------------------------------
 
@@ -527,8 +532,7 @@ def _missing_message(what, name, source, version, row):
 
 
 def _build(config, path, backend, device, dtype):
-    from .network import Network
-
+    Network = NETWORK_CLASS[-1]
     spec = config["network"]
     try:
         input_size = spec["input_size"]
