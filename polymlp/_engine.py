@@ -47,9 +47,6 @@ class Engine:
         self.fused = hasattr(last, "backward_delta") and hasattr(last, "activation")
         total, maximum = backend.reductions()
         self.ops = types.SimpleNamespace(sum=total, max=maximum)
-        none = [None] * len(self.layers)
-        self._pure = types.SimpleNamespace(forward=none, backward=none, linear=None, output=None)
-        self._inplace = self._pure
         self.replan()
         self.warned_untraceable = False
         #: The training step last made, by what it was made for (see ``Trainer``):
@@ -65,13 +62,15 @@ class Engine:
         """Look up the kernels the in-place mode calls again (per layer forward/backward,
         the fused output): done when a step is made and before each evaluation, so that
         a method replaced on an instance after building is honoured."""
-        if self.backend.writable:
-            self._inplace = self._plan_inplace()
+        self._pure = types.SimpleNamespace(
+            forward=[layer.forward for layer in self.layers],
+            backward=[None] * len(self.layers), linear=None, output=None)
+        self._inplace = self._plan_inplace() if self.backend.writable else self._pure
 
     def _plan_inplace(self):
         last = self.layers[-1]
         plan = types.SimpleNamespace(
-            forward=[kernel(layer, "forward_inplace") for layer in self.layers],
+            forward=[kernel(layer, "forward_inplace") or layer.forward for layer in self.layers],
             backward=[kernel(layer, "backward_inplace") for layer in self.layers],
             linear=kernel(last, "linear_inplace"), output=kernel(self.loss, "output_inplace"))
         fusable = (self.fused and isinstance(last.activation, self.loss.inplace_activations)
@@ -96,9 +95,9 @@ class Engine:
                              rng, len(self.layers) if stop is None else stop, noise)
 
     def _forward(self, plan, params, x, training, rng, stop, noise):
-        xp, caches = self.xp, []
+        xp, caches, forward = self.xp, [], plan.forward
         for i in range(stop):
-            fn = plan.forward[i] or self.layers[i].forward
+            fn = forward[i]  # the layer's kernel in place, else its forward
             if noise is not None and noise[i] is not None:
                 x, cache = fn(params[i], x, xp=xp, training=training, rng=rng, noise=noise[i])
             else:
@@ -252,8 +251,8 @@ class Engine:
         rank's share of the global batch); a batch of no rows contributes zeros.
         """
         inplace = self.backend.writable if inplace is None else inplace
+        self.replan()
         if inplace:
-            self.replan()
             return InPlaceStep(self, optimizer, want_loss, y_var, rng, hook, reducer).step
         return _pure_step(self, optimizer, want_loss, y_var, rng, hook, reducer)
 

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 
 from . import data
+from .layers import check_param_spec
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,6 @@ class ParamLayout:
     """
 
     def __init__(self, layers):
-        from .layers import check_param_spec
-
         self.per_layer = []
         offset = 0
         for i, layer in enumerate(layers):

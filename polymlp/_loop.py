@@ -189,13 +189,15 @@ class Trainer:
         if self._chunks_apply(step):
             self._step = step
             theta, state, b = self._chunks(theta, state, Xs, Ys, b, n // size, rec, validate)
+        rows, hooks, want_loss, noise = self.rows, cbs.batch_hooks, s.want_loss, None
         for b in range(b, batches):
             lo, hi = b * size, min(b * size + size, n)  # out-of-bounds stops are undefined
-            if cbs.batch_hooks:
+            if hooks:
                 cbs.on_batch_begin(net.iterations + 1, _batch_logs(epoch, b, hi - lo))
-            noise = self.engine.draw_noise(net.rng, hi - lo, net.dtype) if noisy else None
+            if noisy:
+                noise = self.engine.draw_noise(net.rng, hi - lo, net.dtype)
             if dp is None:
-                xb, yb = self.rows(Xs, Ys, lo, hi)
+                xb, yb = rows(Xs, Ys, lo, hi)
                 theta, state, loss, score = step(theta, state, xb, yb, None, noise)
             else:  # every rank draws the global batch's noise and takes its shard's rows
                 r0, r1, weight = dp.shard(lo, hi)
@@ -204,14 +206,14 @@ class Trainer:
                 theta, state, loss, score = step(theta, state, Xs[r0:r1, ...], Ys[r0:r1, ...],
                                                  weight, noise)
             net.iterations += 1
-            if s.want_loss:
+            if want_loss:
                 # Kept as device arrays: converted once per epoch, never per batch.
                 rec.sizes.append(hi - lo)
                 rec.losses.append(loss)
                 rec.metrics.append(score)
                 if validate:
                     self._validate_at(theta, rec, 1, hi >= n)
-            if cbs.batch_hooks:
+            if hooks:
                 net.theta, net.opt_state = theta, state
                 cbs.on_batch_end(net.iterations, _batch_logs(epoch, b, hi - lo))
                 theta, state = self._bind(step)  # a callback may have set new weights
@@ -378,10 +380,10 @@ def _batch_slicer(backend, size):
         index = start + xp.arange(size)
         return xp.take(X, index, axis=0), xp.take(Y, index, axis=0)
 
-    compiled = backend.jit(gather)
+    compiled, compiles = backend.jit(gather), backend.compiles
 
     def rows(X, Y, start, stop):
-        if backend.compiles and stop - start == size:
+        if compiles and stop - start == size:
             return compiled(X, Y, start)
         return X[start:stop, ...], Y[start:stop, ...]
 
