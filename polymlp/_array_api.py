@@ -28,6 +28,18 @@ KNOWN_BACKENDS = {
     "cupy": ("cupy", "cupy"),
 }
 
+@dataclass
+class _PluginBackends:
+    """How to find array libraries registered as plugins: set by :mod:`polymlp.registry`
+    when it is imported (``import polymlp`` does), so that this hub, which everything
+    imports, does not import the registry (and through it every kind's module)."""
+
+    load: object = None  # name -> namespace or None
+    names: object = None  # () -> list of names
+
+
+PLUGIN_BACKENDS = _PluginBackends()
+
 _ALIASES = {"np": "numpy", "strict": "array_api_strict", "array-api-strict": "array_api_strict",
             "pytorch": "torch", "jax.numpy": "jax", "cp": "cupy"}
 
@@ -261,9 +273,7 @@ def _load_namespace(name, given):
                 f"{_install_hint(name)}, or pick one of the usable backends listed by "
                 f"`polymlp backends`."
             ) from exc
-    from . import registry  # plugin-provided backends
-
-    xp = registry.load_backend(name)
+    xp = PLUGIN_BACKENDS.load(name) if PLUGIN_BACKENDS.load is not None else None
     if xp is not None:
         return xp
     import difflib
@@ -422,9 +432,8 @@ def describe_backends():
     Importing a backend happens here only, never at ``import polymlp``.
     """
     rows = []
-    from . import registry
-
-    for name in list(KNOWN_BACKENDS) + [n for n in registry.backend_names() if n not in KNOWN_BACKENDS]:
+    plugins = PLUGIN_BACKENDS.names() if PLUGIN_BACKENDS.names is not None else []
+    for name in list(KNOWN_BACKENDS) + [n for n in plugins if n not in KNOWN_BACKENDS]:
         row = {"name": name, "usable": False, "devices": [], "why": ""}
         try:
             backend = resolve_backend(name)

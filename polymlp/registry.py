@@ -27,7 +27,7 @@ import re
 import warnings
 from dataclasses import dataclass, field
 
-from . import _kinds, activations
+from . import _array_api, _kinds, activations
 from ._kinds import KINDS
 from .errors import PluginError
 
@@ -684,3 +684,7 @@ def load_backend(name):
                           f"{version}) is not an Array API namespace (it lacks asarray or "
                           f"__array_namespace_info__); got {xp!r}.")
     return xp
+
+
+# The backend hub finds plugin array libraries through these (it does not import this module).
+_array_api.PLUGIN_BACKENDS.load, _array_api.PLUGIN_BACKENDS.names = load_backend, backend_names
