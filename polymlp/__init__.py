@@ -8,7 +8,8 @@ initializers are looked up by name in a plugin registry.
 __version__ = "0.1.0"
 
 from . import activations, checks, datasets, initializers, layers, losses, optimizers, registry
-from ._array_api import Backend, describe_backends, resolve_backend, to_numpy
+from ._array_api import (Backend, describe_backends, enable_compilation_cache, resolve_backend,
+                         to_numpy)
 from .activations import Activation, ElementwiseActivation
 from .errors import (BackendError, ModelFileError, NotBuiltError, PluginError, PolymlpError,
                      TrainingDivergedError)
@@ -27,7 +28,7 @@ __all__ = [
     "GradientDescent", "History", "Initializer", "Layer", "Loss", "ModelFileError", "Momentum",
     "Network", "NotBuiltError", "Optimizer", "ParamSpec", "PluginError", "PolymlpError",
     "TrainingDivergedError", "activations", "checks", "datasets", "describe_backends",
-    "initializers", "layers", "losses", "optimizers", "register", "registry", "resolve_backend",
-    "to_numpy",
+    "enable_compilation_cache", "initializers", "layers", "losses", "optimizers", "register",
+    "registry", "resolve_backend", "to_numpy",
 ]
 __all__ += ["callbacks", "load", "serialization"]

@@ -19,16 +19,19 @@ class Callback:
     Attributes
     ----------
     host_every : None, "epoch" or int
-        How often this callback needs host code to run between steps. A loop
-        that runs several steps in one compiled call must end a call at each
-        of these boundaries (and call the batch hooks there). ``"epoch"``:
-        epoch boundaries only; an int ``N``: after every iteration whose
-        1-based count (``network.iterations``) is a multiple of ``N``, and at
-        epoch boundaries; None (the default): every batch when
-        ``on_batch_begin`` or ``on_batch_end`` is overridden, else
-        ``"epoch"``. A callback that overrides a batch hook but acts only every
-        ``N`` iterations declares ``host_every = N``, so that the other
-        iterations can run without the host.
+        Where this callback needs the network's exact state between steps. A
+        loop that runs several steps in one compiled call ends a call at each
+        of these boundaries. ``"epoch"``: epoch boundaries only; an int ``N``:
+        after every iteration whose 1-based count (``network.iterations``) is a
+        multiple of ``N``, and at epoch boundaries; None (the default): every
+        batch when ``on_batch_begin`` or ``on_batch_end`` is overridden, else
+        ``"epoch"``. Batch hooks are called for every step, in order, whatever
+        this says; those of the steps inside a compiled call run after the
+        call, when the network holds the call's last state. So a callback
+        that overrides a batch hook but acts only every ``N`` iterations
+        declares ``host_every = N``, and one whose hooks only report (a
+        progress bar) declares ``"epoch"``: the other iterations then run
+        without the host.
     """
 
     network = None
@@ -67,12 +70,21 @@ def _overrides(cb, method):
     return getattr(type(cb), method) is not getattr(Callback, method)
 
 
+def has_batch_hooks(cb):
+    """Whether `cb` overrides ``on_batch_begin`` or ``on_batch_end``."""
+    return _overrides(cb, "on_batch_begin") or _overrides(cb, "on_batch_end")
+
+
+def writes_files(cb):
+    """Whether `cb` writes files in this ``fit`` (only rank 0 does under MPI)."""
+    return (cb.params or {}).get("writes_files", True)
+
+
 def host_every(cb):
     """`cb`'s declared :attr:`Callback.host_every`, resolved: ``"epoch"`` or an int."""
     declared = getattr(cb, "host_every", None)
     if declared is None:
-        hooks = _overrides(cb, "on_batch_begin") or _overrides(cb, "on_batch_end")
-        return 1 if hooks else "epoch"
+        return 1 if has_batch_hooks(cb) else "epoch"
     if declared != "epoch" and (isinstance(declared, bool) or not isinstance(
             declared, numbers.Integral) or declared < 1):
         raise ValueError(f"{type(cb).__name__}.host_every must be None, 'epoch' or a positive "
@@ -102,11 +114,12 @@ def check_save_freq(save_freq):
 
 
 def save_file(network, path, include_optimizer=True, extra=None, version=None,
-              history=False):
+              history=False, writes=True):
     """Save `network` from a callback: the same position on every MPI rank, rank 0 writes.
 
     Every rank calls this at the same batch (callbacks run on every rank), so
     the epoch's pending values are summed over ranks before rank 0 writes them.
+    `writes` is False on the ranks that do not write (see :func:`writes_files`).
     Returns whether this process wrote the file.
     """
     cursor = getattr(network, "_cursor", None)
@@ -115,7 +128,7 @@ def save_file(network, path, include_optimizer=True, extra=None, version=None,
     if history:
         extra = {**(extra or {}), "history": _resume.history_rows(
             cursor.history if cursor is not None else None)}
-    if not getattr(network, "_writes_files", True):
+    if not writes:
         return False  # another MPI rank than 0: rank 0 writes the same state
     _modelfile._save(network, path, include_optimizer, cursor=position, extra=extra,
                      version=version)
