@@ -25,18 +25,23 @@ class Callback:
         after every iteration whose 1-based count (``network.iterations``) is a
         multiple of ``N``, and at epoch boundaries; None (the default): every
         batch when ``on_batch_begin`` or ``on_batch_end`` is overridden, else
-        ``"epoch"``. Batch hooks are called for every step, in order, whatever
-        this says; those of the steps inside a compiled call run after the
-        call, when the network holds the call's last state. So a callback
-        that overrides a batch hook but acts only every ``N`` iterations
-        declares ``host_every = N``, and one whose hooks only report (a
-        progress bar) declares ``"epoch"``: the other iterations then run
-        without the host.
+        ``"epoch"``. A callback that overrides a batch hook but acts only every
+        ``N`` iterations declares ``host_every = N``, so that the other
+        iterations can run without the host. When some callback needs batch
+        hooks, they are called for every step, in order; those of the steps
+        inside a compiled call run after it, when the network holds the
+        call's last state (exact at the boundaries the call ended on).
+    runs_between_steps : bool
+        False: the batch hooks only report (a progress bar) and never need the
+        network's state between steps: they are called for every step, after
+        the compiled call holding it, and `host_every` is not consulted (they
+        never end a compiled call). Default True.
     """
 
     network = None
     params = None
     host_every = None
+    runs_between_steps = True
 
     def set_network(self, network):
         self.network = network
@@ -80,8 +85,15 @@ def writes_files(cb):
     return (cb.params or {}).get("writes_files", True)
 
 
+def reports_steps(cb):
+    """Whether `cb`'s batch hooks only report (see :attr:`Callback.runs_between_steps`)."""
+    return not getattr(cb, "runs_between_steps", True) and has_batch_hooks(cb)
+
+
 def host_every(cb):
     """`cb`'s declared :attr:`Callback.host_every`, resolved: ``"epoch"`` or an int."""
+    if not getattr(cb, "runs_between_steps", True):
+        return "epoch"  # reporting hooks: they run after compiled calls, never end one
     declared = getattr(cb, "host_every", None)
     if declared is None:
         return 1 if has_batch_hooks(cb) else "epoch"

@@ -38,16 +38,15 @@ done, to refuse (``ValueError``) a configuration in which what it monitors
 will never be logged.
 
 Per-batch hooks cost nothing unless a callback overrides them.  A callback
-declares how often it needs the network's exact state between steps with
-``host_every`` (``"epoch"``, or every ``N`` iterations; by default every batch
-when it overrides a batch hook): where the backend compiles (JAX), ``fit`` runs
-many steps in one compiled call and ends a call at those iterations only.
-Batch hooks are called for every step, in order; those of steps inside a
-compiled call run after it (so hooks that only report, such as
-:class:`ProgressBar`, declare ``host_every = "epoch"`` and keep the compiled
-chunks running).  :class:`ModelCheckpoint` and :class:`BackupAndRestore` with
-``save_freq=N`` and :class:`TensorBoard` with ``update_freq=N`` declare
-``host_every = N``.
+declares how often it needs host code with ``host_every`` (``"epoch"``, or
+every ``N`` iterations; by default every batch when it overrides a batch
+hook): where the backend compiles (JAX), ``fit`` runs many steps in one
+compiled call and ends a call at those iterations only (:class:`ModelCheckpoint`
+and :class:`BackupAndRestore` with ``save_freq=N`` and :class:`TensorBoard` with
+``update_freq=N`` declare ``host_every = N``).  Batch hooks are then called for
+every step, in order; those of the steps inside a compiled call run after it.
+A callback whose batch hooks only report sets ``runs_between_steps = False``
+(as :class:`ProgressBar` does): it never ends a compiled call.
 """
 
 from __future__ import annotations
@@ -63,7 +62,7 @@ import sys
 import time
 
 from . import _atomic, _callback, _validate
-from ._callback import Callback, has_batch_hooks, host_every_all, writes_files
+from ._callback import Callback, host_every_all, reports_steps, writes_files
 from ._tensorboard import TensorBoardLogger as _TensorBoardLogger
 from .backup import BackupAndRestore
 
@@ -84,8 +83,9 @@ class CallbackList:
         #: Iterations between the boundaries where some callback needs the host
         #: ("epoch": none inside epochs); see Callback.host_every.
         self.host_every = host_every_all(self.callbacks)
-        #: Whether some callback has batch hooks (called for every step; see host_every).
-        self.batch_hooks = self.host_every != "epoch" or any(map(has_batch_hooks,
+        #: Whether batch hooks run (for every step; after a compiled chunk for the steps
+        #: inside it): some callback needs the host inside epochs, or reports steps.
+        self.batch_hooks = self.host_every != "epoch" or any(map(reports_steps,
                                                                  self.callbacks))
         # Periods (in iterations) at which a callback asked for the batch loss.
         self.batch_loss_every = sorted({cb.batch_loss_every for cb in self.callbacks
@@ -640,8 +640,8 @@ class ProgressBar(Callback):
     """Progress of ``fit``: a tqdm bar per epoch, or one line per epoch.
 
     ``fit(verbose=1)`` adds ``ProgressBar("bar")``, ``verbose=2`` adds
-    ``ProgressBar("lines")``. Its batch hooks only report (``host_every =
-    "epoch"``), so compiled chunks of steps (JAX) keep running: the bar then
+    ``ProgressBar("lines")``. Its batch hooks only report
+    (``runs_between_steps = False``), so compiled chunks of steps (JAX) keep running: the bar then
     advances a chunk at a time. The bar uses ``tqdm.auto`` (it renders in
     notebooks too) and falls back to lines when tqdm is not installed
     (``pip install 'polymlp[progress]'``). Loss and metrics appear when each
@@ -656,7 +656,7 @@ class ProgressBar(Callback):
         Prefix of each bar or line (default: the network's name).
     """
 
-    host_every = "epoch"  # reports only: its hooks may run after a compiled chunk
+    runs_between_steps = False  # reports only: its hooks may run after a compiled chunk
 
     def __init__(self, mode="bar", stream=None, label=None):
         _validate.choice("mode", mode, ("bar", "lines"))
