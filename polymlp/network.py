@@ -199,7 +199,8 @@ class Network:
         steps_per_execution : int, optional
             Where the backend compiles (JAX): at most this many steps per compiled
             call (``None``: up to the next validation point or the epoch's end).
-            Batch-level callbacks and ``grad_hook`` run step by step; see CONTRIBUTING.
+            Chunks also end where callbacks need the host (``host_every``, see
+            :mod:`polymlp.callbacks`); ``grad_hook`` runs step by step; see CONTRIBUTING.
         distributed : bool or polymlp.distributed.DataParallel
             Train data-parallel over the MPI processes of ``mpiexec -n N``:
             each rank takes its shard of every global batch of `batch_size`
