@@ -207,6 +207,11 @@ class _FlatStep:
         loss, metric, grad, is_delta = self._output(last_input, y, caches)
         self._backward(caches, grad, is_delta)
         net = self.net
+        penalty = net._penalty(theta, y.shape[0])  # the L2 term (Network(alpha=...)), or None
+        if penalty is not None:
+            self.grad += penalty[1]
+            if loss is not None:
+                loss = loss + penalty[0]
         g = self.grad if net.grad_hook is None else net.grad_hook(self.grad)
         opt, xp = net.optimizer, self.xp
         if self.inplace_update:

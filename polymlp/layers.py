@@ -15,11 +15,22 @@ from ._config import Configurable
 
 @dataclass(frozen=True)
 class ParamSpec:
-    """One trainable parameter of a layer."""
+    """One trainable parameter of a layer.
+
+    `regularized` says whether the network's L2 penalty (``Network(alpha=...)``)
+    applies to it; ``None`` means "when it is a matrix" (weights yes, biases and
+    per-feature gains no).
+    """
 
     name: str
     shape: tuple
     initializer: object  # an Initializer instance
+    regularized: object = None
+
+    @property
+    def penalized(self):
+        """Whether the L2 penalty applies (`regularized`, or a shape of 2+ axes)."""
+        return len(self.shape) >= 2 if self.regularized is None else bool(self.regularized)
 
 
 class Layer(Configurable):
@@ -108,8 +119,9 @@ class Dense(Layer):
         return self.units
 
     def parameter_specs(self):
-        return [ParamSpec("W", (self.input_size, self.units), self.kernel_initializer),
-                ParamSpec("b", (self.units,), self.bias_initializer)]
+        return [ParamSpec("W", (self.input_size, self.units), self.kernel_initializer,
+                          regularized=True),
+                ParamSpec("b", (self.units,), self.bias_initializer, regularized=False)]
 
     def forward(self, params, x, /, *, xp, training=False, rng=None):
         W, b = params

@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from math import nan
 
+import numpy
+
 from . import _divergence, _fastpath, _validate, data, registry
 from . import callbacks as _callbacks
 from . import distributed as _distributed
@@ -41,6 +43,12 @@ class Network:
     seed : int, optional
         Seeds the host ``numpy.random.Generator`` behind every random draw
         (initial weights, shuffling), so a seed gives the same run on every backend.
+    alpha : float, default 0.0
+        L2 penalty (weight decay) on the parameters whose ``ParamSpec`` is
+        regularized (``Dense.W``, not ``Dense.b``), as scikit-learn's MLP: the
+        objective of a batch of ``n`` rows is its mean loss plus
+        ``0.5 * alpha * sum(W ** 2) / n``. Part of every reported loss
+        (training history, :meth:`loss`, :meth:`evaluate`, :meth:`gradients`).
 
     Examples
     --------
@@ -52,7 +60,7 @@ class Network:
     """
 
     def __init__(self, input_size, *, name=None, backend="numpy", device=None,
-                 dtype="float32", seed=None):
+                 dtype="float32", seed=None, alpha=0.0):
         self.input_size = _validate.positive_int("input_size", input_size)
         if name is not None and not isinstance(name, str):
             raise TypeError(f"`name` must be a string or None; got {name!r} of type "
@@ -65,6 +73,8 @@ class Network:
         self.dtype = self.backend.dtype(dtype)
         self.seed = seed
         self.rng = data.host_rng(seed)
+        self.alpha = alpha
+        self._penalty_mask = None  # 1 where the L2 penalty applies, set with the weights
         self.layers = []
         self.loss_fn = None
         self.optimizer = None
@@ -84,6 +94,21 @@ class Network:
     @property
     def xp(self):
         return self.backend.xp
+
+    @property
+    def alpha(self):
+        """L2 penalty strength (see the class docstring); settable between fits."""
+        return self._alpha
+
+    @alpha.setter
+    def alpha(self, value):
+        if isinstance(value, bool) or not isinstance(value, (int, float, numpy.number)):
+            raise TypeError(f"`alpha` must be a number >= 0 (the L2 penalty); got {value!r} of "
+                            f"type {type(value).__name__}. Pass e.g. alpha=1e-4, or 0 for none.")
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"`alpha` must be a finite number >= 0 (the L2 penalty); got "
+                             f"{value!r}. Pass e.g. alpha=1e-4, or 0 for none.")
+        self._alpha = float(value)
 
     @property
     def device(self):
@@ -124,9 +149,11 @@ class Network:
     def _init_parameters(self):
         host, offset = [], 0
         self._layout = []
+        mask = []
         for layer in self.layers:
             slots = []
             for spec in layer.parameter_specs():
+                mask.append(numpy.full(math.prod(spec.shape), float(spec.penalized)))
                 fan_in = spec.shape[0] if spec.shape else 1
                 fan_out = spec.shape[1] if len(spec.shape) > 1 else spec.shape[0] if spec.shape else 1
                 host.append(spec.initializer(spec.shape, rng=self.rng, fan_in=fan_in,
@@ -136,6 +163,19 @@ class Network:
                 offset += size
             self._layout.append(slots)
         self.theta = self.backend.asarray(data.flat_host(host, self.dtype_name))
+        flat_mask = data.flat_host(mask, self.dtype_name)
+        self._penalty_mask = self.backend.asarray(flat_mask) if flat_mask.any() else None
+
+    def _penalty(self, theta, n_rows):
+        """``(value, flat_grad)`` of ``0.5 * alpha * sum(W ** 2) / n_rows``, or None.
+
+        The one place the L2 penalty is computed: the pure step, the in-place
+        step (:mod:`polymlp._fastpath`), evaluation and full-batch objectives use it.
+        """
+        if not self._alpha or self._penalty_mask is None:
+            return None
+        w = theta * self._penalty_mask
+        return (0.5 * self._alpha / n_rows) * self.xp.sum(w * w), (self._alpha / n_rows) * w
 
     def _require_built(self, what):
         if not self.built:
@@ -192,8 +232,9 @@ class Network:
         value = loss.value(out, y, xp=xp) if want_loss else None
         return value, loss.gradient(out, y, xp=xp), False
 
-    def _grad(self, theta, x, y, want_loss=False, training=True):
-        """Flat gradient of the mean batch loss; also the loss and output when asked."""
+    def _grad(self, theta, x, y, want_loss=False, training=True, penalty_rows=None):
+        """Flat gradient of the mean batch loss (plus the L2 penalty over
+        `penalty_rows`, default the batch's rows); also the loss and output when asked."""
         xp = self.xp
         params = self._unpack(theta)
         out, caches = self._forward(params, x, training=training)
@@ -210,6 +251,11 @@ class Network:
                                                 need_input_grad=need)
         flat = [xp.reshape(g, (-1,)) for gs in grads for g in gs]
         flat_grad = xp.concat(flat) if flat else xp.zeros_like(theta)
+        penalty = self._penalty(theta, x.shape[0] if penalty_rows is None else penalty_rows)
+        if penalty is not None:
+            flat_grad = flat_grad + penalty[1]
+            if value is not None:
+                value = value + penalty[0]
         return flat_grad, value, out
 
     def _metric(self, out, y, y_var=None):
@@ -243,10 +289,12 @@ class Network:
         xp = self.xp
         params = self._unpack(self.theta)
         n = x.shape[0]
+        penalty = self._penalty(self.theta, n)
+        extra = 0.0 if penalty is None else penalty[0]
         if n <= _EVAL_CHUNK:
             out, caches = self._infer(params, x)
             loss, _, _ = self._output_terms(out, caches, y, True)
-            return loss, self._metric(out, y)
+            return loss + extra, self._metric(out, y)
         total_loss, outs = 0.0, []
         for s in range(0, n, _EVAL_CHUNK):
             e = min(s + _EVAL_CHUNK, n)  # the standard leaves out-of-bounds stops undefined
@@ -255,7 +303,7 @@ class Network:
             loss, _, _ = self._output_terms(out, caches, yb, True)
             total_loss = total_loss + loss * xb.shape[0]
             outs.append(out)
-        return total_loss / n, self._metric(xp.concat(outs, axis=0), y)
+        return total_loss / n + extra, self._metric(xp.concat(outs, axis=0), y)
 
     # --- training ------------------------------------------------------------------
 
@@ -384,7 +432,8 @@ class Network:
         if fast is not None:
             return fast
         # y_var is baked into a compiled step: key on the array itself (it stays alive here).
-        key = (want_loss, self.optimizer, self.grad_hook, None if y_var is None else id(y_var))
+        key = (want_loss, self.optimizer, self.grad_hook, None if y_var is None else id(y_var),
+               self._alpha)
         if key not in self._compiled:  # kept across fit() calls: compiling is not free
             self._compiled = {key: self._pure_step(want_loss, y_var)}
         state = self.opt_state
@@ -513,7 +562,9 @@ class Network:
         xb, yb = Xs[lo:hi, ...], Ys[lo:hi, ...]
         loss = score = None
         if hi > lo:
-            grad, loss, out = self._grad(theta, xb, yb, want_loss=want_loss)
+            # The penalty over the global batch, weighed like the data term: the
+            # weights sum to 1 over ranks, so the sum holds it once.
+            grad, loss, out = self._grad(theta, xb, yb, want_loss=want_loss, penalty_rows=e - s)
             grad = grad * weight
             if want_loss:
                 loss, score = loss * weight, self._metric(out, yb, y_var) * weight
@@ -576,7 +627,7 @@ class Network:
         return {"loss": float(loss), self.metric_name: float(metric)}
 
     def loss(self, x, y):
-        """Mean loss over `x`, `y`, as a float."""
+        """Mean loss over `x`, `y` (plus the L2 penalty when ``alpha > 0``), as a float."""
         return self.evaluate(x, y)["loss"]
 
     def test(self, x, y):
@@ -590,7 +641,7 @@ class Network:
         return y_pred, y_hat, float(self._metric(y_hat, Y))
 
     def gradients(self, x, y):
-        """Gradient of the mean batch loss ``loss(x, y)``: NumPy arrays ``[dW1, db1, ...]``."""
+        """Gradient of ``loss(x, y)`` (L2 penalty included): NumPy arrays ``[dW1, db1, ...]``."""
         self._require_built("gradients")
         X = data.check_inputs(x, self.backend, self.dtype, self.input_size)
         Y = data.check_targets(y, self.backend, self.dtype, X.shape[0], self.output_size,
@@ -682,7 +733,7 @@ class Network:
         """A copy of this network (weights and optimizer state) on another backend/device."""
         target = resolve_backend(backend, device)
         net = Network(self.input_size, name=self.name, backend=target, dtype=self.dtype_name,
-                      seed=self.seed)
+                      seed=self.seed, alpha=self.alpha)
         net.rng.bit_generator.state = self.rng.bit_generator.state
         for layer in self.layers[:-1]:
             net.stack(registry.get_layer(registry.to_config(layer)))

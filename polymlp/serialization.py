@@ -162,6 +162,7 @@ def _members(network, include_optimizer):
             "name": str(network.name),
             "dtype": network.dtype_name,
             "seed": network.seed,
+            "alpha": network.alpha,
             "backend": network.backend.name,
             "device": None if network.device is None else str(network.device),
         },
@@ -549,7 +550,7 @@ def _build(config, path, backend, device, dtype):
     target = _target_backend(spec, backend, device)
     try:
         net = Network(input_size, name=name, backend=target, dtype=dtype or saved_dtype,
-                      seed=seed)
+                      seed=seed, alpha=spec.get("alpha", 0.0))
     except BackendError as exc:
         if dtype is None and saved_dtype == "float64":
             raise BackendError(f"{exc} The file holds float64 weights: load it as float32 "
