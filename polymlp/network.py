@@ -389,6 +389,8 @@ class Network:
                         "batch_size": batch_size,
                         "keys": _callbacks.log_keys(record, self.metric_name, val is not None)})
         try:
+            if getattr(self.optimizer, "full_batch", False):
+                return self._fit_full_batch(X, Y, epochs, val, record, dp, cbs, on_divergence)
             if dp is None:
                 return self._train(X, Y, epochs, batch_size, val, shuffle, record, verbose,
                                    validation_freq, callbacks=cbs, on_divergence=on_divergence)
@@ -406,6 +408,62 @@ class Network:
         except BaseException:
             cbs.abort()  # close progress bars on errors and Ctrl-C
             raise
+
+    def _fit_full_batch(self, X, Y, epochs, val, record, dp, cbs, on_divergence):
+        """Training with a full-batch optimizer (``full_batch = True``, e.g. L-BFGS).
+
+        Each epoch is one ``optimizer.minimize(objective, theta, state, xp=xp)``
+        over the whole set, where ``objective(theta) -> (loss, flat gradient)``
+        includes the L2 penalty; training stops after an epoch whose state
+        reports ``status == 0`` (converged). The history holds the loss after
+        each of the optimizer's iterations (``record="iteration"``) or epochs.
+        """
+        if dp is not None:
+            raise ValueError(f"{type(self.optimizer).__name__} is a full-batch optimizer and "
+                             f"does not train data-parallel; use distributed=False.")
+        xp, metric = self.xp, self.metric_name
+        hist = History("epoch" if record == "epoch" else "iteration")
+
+        def objective(theta):
+            grad, loss, _ = self._grad(theta, X, Y, want_loss=True)
+            return loss, grad
+
+        if _fastpath.deterministic_layers(self.layers):
+            objective = self.backend.jit(objective)
+        self.stop_training, logs = False, {}
+        cbs.on_train_begin()
+        for _ in range(epochs):
+            epoch, start = self.epochs_done, self.theta
+            cbs.on_epoch_begin(epoch)
+            theta, state, losses = self.optimizer.minimize(objective, self.theta,
+                                                           self.opt_state, xp=xp)
+            if not bool(xp.all(xp.isfinite(theta))):
+                self.theta = start
+                _divergence.report_full_batch(self, epoch, on_divergence)
+                break
+            self.theta, self.opt_state = theta, state
+            self.iterations += len(losses)
+            self.epochs_done += 1
+            loss, score = (float(v) for v in self._eval(X, Y))
+            row = {}
+            if val is not None:
+                vl, vm = self._eval(*val)
+                row = {"val_loss": float(vl), f"val_{metric}": float(vm)}
+            if record == "iteration" and losses:
+                n = len(losses)
+                hist.extend("iteration", range(self.iterations - n + 1, self.iterations + 1))
+                hist.extend("loss", losses)
+                hist.extend(metric, [nan] * (n - 1) + [score])
+                for key, value in row.items():
+                    hist.extend(key, [nan] * (n - 1) + [value])
+            elif record == "epoch":
+                hist.append(epoch=self.epochs_done, loss=loss, **{metric: score}, **row)
+            logs = {"loss": loss, metric: score, **row}
+            cbs.on_epoch_end(epoch, logs)
+            if self.stop_training or int(state.get("status", 1)) == 0:
+                break
+        cbs.on_train_end(logs)
+        return hist
 
     def _set_optimizer(self, optimizer):
         if optimizer is None:
