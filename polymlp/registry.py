@@ -27,7 +27,7 @@ import re
 import warnings
 from dataclasses import dataclass, field
 
-from . import activations, initializers, layers, losses, optimizers
+from . import activations, initializers, layers, lbfgs, losses, optimizers
 from .errors import PluginError
 
 KINDS = ("activations", "losses", "optimizers", "layers", "initializers")
@@ -45,7 +45,7 @@ _BASES = {
 _BUILTINS = {
     "activations": activations.BUILTINS,
     "losses": losses.BUILTINS,
-    "optimizers": optimizers.BUILTINS,
+    "optimizers": {**optimizers.BUILTINS, **lbfgs.BUILTINS},
     "layers": layers.BUILTINS,
     "initializers": initializers.BUILTINS,
 }
