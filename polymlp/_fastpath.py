@@ -33,8 +33,8 @@ def make_step(net, want_loss, y_var=None):
     pure step built by ``Network._make_step``; `theta` and `state` are the
     private copies it updates in place (pass them back each call).
     """
-    if not net.backend.writable:
-        return None
+    if not net.backend.writable or getattr(net, "_sample_weighted", False):
+        return None  # weighted fits (a weight column in y) take the pure step
     return _FlatStep(net, want_loss, y_var).bind()
 
 

@@ -224,11 +224,17 @@ class Network:
     def _output_terms(self, out, caches, y, want_loss):
         """Loss (or None) and ``dL/d(output)`` or ``dL/dz`` of the output layer."""
         xp, last, loss = self.xp, self.layers[-1], self.loss_fn
+        y, weights = _split_weights(y, out.shape[1], xp)
+        kw = {} if weights is None else {"sample_weight": weights}
         fused = hasattr(last, "backward_delta") and hasattr(last, "activation")
         if fused:
             z = caches[-1][1]
-            value = loss.output_value(z, out, y, last.activation, xp=xp) if want_loss else None
-            return value, loss.output_delta(z, out, y, last.activation, xp=xp), True
+            value = (loss.output_value(z, out, y, last.activation, xp=xp, **kw)
+                     if want_loss else None)
+            return value, loss.output_delta(z, out, y, last.activation, xp=xp, **kw), True
+        if weights is not None:  # the generic path: dL/dy_hat row by row, then its VJP
+            raise TypeError(f"`sample_weight` needs an output layer with an activation "
+                            f"(such as Dense); {type(last).__name__} has none.")
         value = loss.value(out, y, xp=xp) if want_loss else None
         return value, loss.gradient(out, y, xp=xp), False
 
@@ -251,7 +257,10 @@ class Network:
                                                 need_input_grad=need)
         flat = [xp.reshape(g, (-1,)) for gs in grads for g in gs]
         flat_grad = xp.concat(flat) if flat else xp.zeros_like(theta)
-        penalty = self._penalty(theta, x.shape[0] if penalty_rows is None else penalty_rows)
+        if penalty_rows is None:  # the rows, or the weights' sum (scikit-learn's convention)
+            penalty_rows = (x.shape[0] if y.shape[1] == out.shape[1]
+                            else _safe_total(y[:, -1], xp))
+        penalty = self._penalty(theta, penalty_rows)
         if penalty is not None:
             flat_grad = flat_grad + penalty[1]
             if value is not None:
@@ -266,6 +275,7 @@ class Network:
         mean over an epoch is that epoch's R^2, even for batches of one row.
         """
         xp = self.xp
+        y, _ = _split_weights(y, out.shape[1], xp)  # metrics are not weighted
         if self.classification:
             if out.shape[1] == 1:  # one sigmoid unit: threshold at 0.5
                 hits = (out > 0.5) == (y > 0.5)
@@ -309,7 +319,7 @@ class Network:
 
     def fit(self, x, y, *, epochs=10, batch_size=32, optimizer=None, validation_data=None,
             shuffle=True, record="iteration", validation_freq=1, verbose=0,
-            distributed=False, callbacks=None, on_divergence="raise"):
+            distributed=False, callbacks=None, on_divergence="raise", sample_weight=None):
         """Train by minibatch backpropagation; calling again continues training.
 
         Parameters
@@ -343,6 +353,12 @@ class Network:
             weights and :class:`TrainingDivergedError` is raised naming the
             epoch and iteration, or a ``RuntimeWarning`` is issued and
             training stops.
+        sample_weight : array of shape (n,), optional
+            Non-negative weight of each row: a batch's loss is
+            ``sum(w_i * loss_i) / sum(w_i)`` and the L2 penalty is divided by
+            ``sum(w_i)`` instead of the row count (scikit-learn's convention).
+            Needs a loss whose ``output_value`` and ``output_delta`` take
+            ``sample_weight`` (per-row weights scaled to sum to the batch's rows).
         distributed : bool or polymlp.distributed.DataParallel
             Train data-parallel over the MPI processes of ``mpiexec -n N``:
             each rank takes its shard of every global batch of `batch_size`
@@ -367,6 +383,10 @@ class Network:
         X = data.check_inputs(x, self.backend, self.dtype, self.input_size)
         Y = data.check_targets(y, self.backend, self.dtype, X.shape[0], self.output_size,
                                self.classification)
+        if sample_weight is not None:
+            # The weights ride along as one more target column: shuffled and batched with y.
+            Y = self._with_weights(Y, sample_weight, dp)
+        self._sample_weighted = sample_weight is not None  # read by _fastpath.make_step
         val = None
         if validation_data is not None:
             if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
@@ -465,6 +485,28 @@ class Network:
         cbs.on_train_end(logs)
         return hist
 
+    def _with_weights(self, Y, sample_weight, dp):
+        """`Y` with the checked `sample_weight` as one more column."""
+        import inspect
+
+        if dp is not None:
+            raise ValueError("`sample_weight` is not supported with distributed training; "
+                             "pass distributed=False, or repeat rows instead of weighting them.")
+        for method in ("output_value", "output_delta"):
+            if "sample_weight" not in inspect.signature(getattr(self.loss_fn, method)).parameters:
+                raise TypeError(f"`sample_weight` needs a loss whose {method}() takes "
+                                f"sample_weight; loss {self.loss_fn.name!r} does not.")
+        w = data.host_array(sample_weight, "sample_weight")
+        if w.shape != (Y.shape[0],):
+            raise ValueError(f"`sample_weight` must have shape ({Y.shape[0]},), one weight per "
+                             f"row; got shape {w.shape}.")
+        w = w.astype(numpy.float64)
+        if not numpy.isfinite(w).all() or (w < 0).any() or not w.sum() > 0:
+            raise ValueError("`sample_weight` must hold finite weights >= 0 with a positive "
+                             f"sum; got values from {w.min():g} to {w.max():g}.")
+        W = self.backend.asarray(data.flat_host([w], self.dtype_name))
+        return self.xp.concat([Y, self.xp.reshape(W, (-1, 1))], axis=1)
+
     def _set_optimizer(self, optimizer):
         if optimizer is None:
             if self.optimizer is not None:
@@ -524,7 +566,8 @@ class Network:
         metric = self.metric_name
         hist = History("epoch" if record == "epoch" else "iteration")
         want_loss = record is not None
-        y_var = None if self.classification or not want_loss else _variance(Y, xp=xp)
+        y_var = (None if self.classification or not want_loss
+                 else _variance(Y[:, :self.output_size], xp=xp))
         cbs = callbacks if callbacks is not None else _callbacks.CallbackList([], self)
         self.stop_training, logs = False, {}
         rows = _batch_slicer(self.backend, batch_size)
@@ -831,6 +874,20 @@ class Network:
     def __repr__(self):
         sizes = "-".join(str(s) for s in [self.input_size] + [layer.output_size for layer in self.layers])
         return f"Network({self.name!r}, {sizes}, backend={self.backend.name!r})"
+
+
+def _split_weights(y, width, xp):
+    """``(targets, weights)``: `y` and None, or, when `y` carries a weight column
+    (``fit(sample_weight=...)``), its targets and the weights scaled to sum to its rows."""
+    if y.shape[1] == width:
+        return y, None
+    w = y[:, -1:]
+    return y[:, :width], w * (y.shape[0] / _safe_total(w, xp))
+
+
+def _safe_total(w, xp):
+    total = xp.sum(w)
+    return xp.where(total > 0, total, xp.ones_like(total))
 
 
 def _variance(y, /, *, xp):
