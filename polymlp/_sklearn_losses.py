@@ -119,13 +119,13 @@ class PoissonLoss(Loss):
     name = "sklearn_poisson"
 
     def value(self, y_hat, y, /, *, xp, sample_weight=None):
-        tiny = float(xp.finfo(y_hat.dtype).tiny)
+        tiny = float(xp.finfo(y_hat.dtype).smallest_normal)
         safe_y = xp.where(y > 0, y, 1.0)
         xlogy = xp.where(y > 0, y * xp.log(safe_y / xp.maximum(y_hat, tiny)), 0.0)
         return _weigh(xp.sum(xlogy - y + y_hat, axis=1), sample_weight, xp)
 
     def gradient(self, y_hat, y, /, *, xp, sample_weight=None):
-        tiny = float(xp.finfo(y_hat.dtype).tiny)
+        tiny = float(xp.finfo(y_hat.dtype).smallest_normal)
         return _scale((1.0 - y / xp.maximum(y_hat, tiny)) / y.shape[0], sample_weight)
 
     def output_value(self, z, y_hat, y, activation, /, *, xp, sample_weight=None):

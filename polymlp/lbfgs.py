@@ -160,12 +160,13 @@ class _Run:
             if not slope < 0:  # not a descent direction (lost curvature): restart
                 self.pairs, d = [], -g
                 slope = self.dot(g, d)
-            first = 1.0 if self.pairs else min(1.0, 1.0 / math.sqrt(-slope))
+            # As L-BFGS-B: a unit step with curvature pairs, else one of length 1.
+            first = 1.0 if self.pairs else 1.0 / math.sqrt(-slope)
             found = self.line_search(theta, f, slope, d, first)
             if found is None and self.pairs:  # retry once along the steepest descent
                 self.pairs, d = [], -g
                 slope = self.dot(g, d)
-                found = self.line_search(theta, f, slope, d, min(1.0, 1.0 / math.sqrt(-slope)))
+                found = self.line_search(theta, f, slope, d, 1.0 / math.sqrt(-slope))
             if found is None:
                 return theta, (MAX_FUN if self.n_fun >= opt.max_fun else LINE_SEARCH_FAILED)
             step, f_new, g_new = found
@@ -189,7 +190,7 @@ class _Run:
     def line_search(self, theta, f0, slope0, d, step):
         """``(step, f, g)`` meeting the strong Wolfe conditions along `d`, or None.
 
-        Brackets an acceptable step by doubling, then zooms in on it (Nocedal &
+        Brackets an acceptable step by extrapolation, then zooms in on it (Nocedal &
         Wright, algorithms 3.5 and 3.6).
         """
         opt = self.opt
@@ -210,7 +211,7 @@ class _Run:
                 return step, f, g
             if dphi >= 0:
                 return self.zoom(point, prev, f0, slope0, phi, budget - i - 1)
-            prev, step = point, step * 2.0
+            prev, step = point, step * 4.0  # extrapolate (Moré-Thuente's factor)
         return None
 
     def zoom(self, lo, hi, f0, slope0, phi, budget):
