@@ -24,6 +24,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import data, lbfgs
+from .callbacks import Callback
 from ._array_api import to_numpy
 from ._sklearn_losses import Exp, HalfSquaredError, LogLoss, PoissonLoss
 from ._sklearn_rate import ScheduledRate
@@ -247,12 +248,12 @@ class BaseMLP(BaseEstimator):
             self._publish()
         return self
 
-    def _run_epoch(self, Xb, Yb, batch_size, sample_weight, shuffle=True):
+    def _run(self, Xb, Yb, epochs, batch_size, sample_weight, shuffle=True, callbacks=None):
         net = self._network
         try:
-            hist = net.fit(Xb, Yb, epochs=1, batch_size=batch_size, shuffle=bool(shuffle),
+            hist = net.fit(Xb, Yb, epochs=epochs, batch_size=batch_size, shuffle=bool(shuffle),
                            record="epoch", sample_weight=sample_weight,
-                           on_divergence=self.on_divergence)
+                           on_divergence=self.on_divergence, callbacks=callbacks)
         except TrainingDivergedError as exc:
             raise SolverDivergedError(_diverged_message(self, exc)) from exc
         return hist
@@ -262,7 +263,7 @@ class BaseMLP(BaseEstimator):
         opt = lbfgs.LBFGS(max_iter=self.max_iter, max_fun=self.max_fun, tol=self.tol)
         net.optimizer, net.opt_state = opt, opt.init(net.theta, xp=net.xp)
         Xb, Yb = self._to_backend(X), self._targets_to_backend(y)
-        hist = self._run_epoch(Xb, Yb, 32, sample_weight, shuffle=False)
+        hist = self._run(Xb, Yb, 1, 32, sample_weight, shuffle=False)
         state = net.opt_state
         self.n_iter_ = min(int(state["n_iter"]), self.max_iter)
         self.loss_ = float(hist.loss[-1])
@@ -318,35 +319,11 @@ class BaseMLP(BaseEstimator):
         Xb, Yb = self._to_backend(X), self._targets_to_backend(y)
         net.rng = numpy.random.default_rng(self._random_state.randint(2 ** 31))
         self.n_iter_ = 0
-        for _ in range(self.max_iter):
-            hist = self._run_epoch(Xb, Yb, batch_size, sample_weight, self.shuffle)
-            if not hist.loss:  # stopped by divergence with on_divergence="warn"
-                break
-            self.n_iter_ += 1
-            self.loss_ = float(hist.loss[-1])
-            self.t_ += n_samples
-            self.loss_curve_.append(self.loss_)
-            if self.verbose:
-                print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
-            self._update_no_improvement_count(early_stopping, X_val, y_val, sw_val)
-            if isinstance(self._optimizer, ScheduledRate):  # Adam keeps its rate, as sklearn's
-                self._optimizer.iteration_ends(net, self.t_)
-            if self._no_improvement_count > self.n_iter_no_change:
-                if early_stopping:
-                    msg = ("Validation score did not improve more than tol=%f for %d "
-                           "consecutive epochs." % (self.tol, self.n_iter_no_change))
-                else:
-                    msg = ("Training loss did not improve more than tol=%f for %d "
-                           "consecutive epochs." % (self.tol, self.n_iter_no_change))
-                if self._trigger_stopping(msg):
-                    break
-                self._no_improvement_count = 0
-            if incremental:
-                break
-            if self.n_iter_ == self.max_iter:
-                warnings.warn("Stochastic Optimizer: Maximum iterations (%d) reached and the "
-                              "optimization hasn't converged yet." % self.max_iter,
-                              ConvergenceWarning)
+        # One Network.fit for all epochs (compiled once on JAX); scikit-learn's
+        # end-of-epoch logic runs in a callback between epochs.
+        epochs = 1 if incremental else self.max_iter
+        end = _EpochEnd(self, n_samples, early_stopping, (X_val, y_val, sw_val), incremental)
+        self._run(Xb, Yb, epochs, batch_size, sample_weight, self.shuffle, [end])
         if early_stopping:  # restore the best weights (the optimizer state stays)
             state = net.opt_state
             net.set_weights(self._best_weights)
@@ -405,6 +382,39 @@ class BaseMLP(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
+
+
+class _EpochEnd(Callback):
+    """scikit-learn's end of an epoch: loss curve, stopping rule, schedules, warning."""
+
+    def __init__(self, est, n_samples, early_stopping, validation, incremental):
+        self.est, self.n_samples = est, n_samples
+        self.early_stopping, self.validation = early_stopping, validation
+        self.incremental = incremental
+
+    def on_epoch_end(self, epoch, logs=None):
+        est, net = self.est, self.network
+        est.n_iter_ += 1
+        est.loss_ = float(logs["loss"])
+        est.t_ += self.n_samples
+        est.loss_curve_.append(est.loss_)
+        if est.verbose:
+            print("Iteration %d, loss = %.8f" % (est.n_iter_, est.loss_))
+        est._update_no_improvement_count(self.early_stopping, *self.validation)
+        if isinstance(est._optimizer, ScheduledRate):  # Adam keeps its rate, as sklearn's
+            est._optimizer.iteration_ends(net, est.t_)
+        if est._no_improvement_count > est.n_iter_no_change:
+            what = ("Validation score" if self.early_stopping else "Training loss")
+            msg = ("%s did not improve more than tol=%f for %d consecutive epochs."
+                   % (what, est.tol, est.n_iter_no_change))
+            if est._trigger_stopping(msg):
+                net.stop_training = True
+                return
+            est._no_improvement_count = 0
+        if not self.incremental and est.n_iter_ == est.max_iter:
+            warnings.warn("Stochastic Optimizer: Maximum iterations (%d) reached and the "
+                          "optimization hasn't converged yet." % est.max_iter,
+                          ConvergenceWarning)
 
 
 def _diverged_message(est, exc):

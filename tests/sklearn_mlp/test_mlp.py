@@ -186,18 +186,20 @@ def test_fit():
 
 
 def test_gradient():
-    # Test gradient.
+    # polymlp: rewritten against the public API. scikit-learn's version calls the
+    # private `_loss_grad_lbfgs`; here the objective is set through the public
+    # `coefs_`/`intercepts_`, its value is scikit-learn's formula (log-loss of
+    # `predict_proba` plus 0.5 * alpha * ||W||^2 / n), and the analytical gradient
+    # is `network_.gradients` (polymlp's public API), checked against central
+    # differences of that value as scikit-learn checks its own.
+    from sklearn.metrics import log_loss
 
-    # This makes sure that the activation functions and their derivatives
-    # are correct. The numerical and analytical computation of the gradient
-    # should be close.
     for n_labels in [2, 3]:
         n_samples = 5
         n_features = 10
         random_state = np.random.RandomState(seed=42)
         X = random_state.rand(n_samples, n_features)
         y = 1 + np.mod(np.arange(n_samples) + 1, n_labels)
-        Y = LabelBinarizer().fit_transform(y)
 
         for activation in ACTIVATION_TYPES:
             mlp = MLPClassifier(
@@ -212,33 +214,29 @@ def test_gradient():
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 mlp.fit(X, y)
+            shapes = [w.shape for pair in zip(mlp.coefs_, mlp.intercepts_) for w in pair]
+            theta = np.hstack([w.ravel() for pair in zip(mlp.coefs_, mlp.intercepts_)
+                               for w in pair])
 
-            theta = np.hstack([l.ravel() for l in mlp.coefs_ + mlp.intercepts_])
+            def set_theta(t):
+                parts, o = [], 0
+                for shape in shapes:
+                    size = int(np.prod(shape))
+                    parts.append(t[o:o + size].reshape(shape))
+                    o += size
+                mlp.coefs_, mlp.intercepts_ = parts[0::2], parts[1::2]
 
-            layer_units = [X.shape[1]] + [mlp.hidden_layer_sizes] + [mlp.n_outputs_]
+            def loss(t):
+                set_theta(t)
+                penalty = sum(np.sum(c ** 2) for c in mlp.coefs_)
+                return (log_loss(y, mlp.predict_proba(X), labels=mlp.classes_)
+                        + 0.5 * mlp.alpha * penalty / n_samples)
 
-            activations = []
-            deltas = []
-            coef_grads = []
-            intercept_grads = []
-
-            activations.append(X)
-            for i in range(mlp.n_layers_ - 1):
-                activations.append(np.empty((X.shape[0], layer_units[i + 1])))
-                deltas.append(np.empty((X.shape[0], layer_units[i + 1])))
-
-                fan_in = layer_units[i]
-                fan_out = layer_units[i + 1]
-                coef_grads.append(np.empty((fan_in, fan_out)))
-                intercept_grads.append(np.empty(fan_out))
-
-            # analytically compute the gradients
-            def loss_grad_fun(t):
-                return mlp._loss_grad_lbfgs(
-                    t, X, Y, None, activations, deltas, coef_grads, intercept_grads
-                )
-
-            [value, grad] = loss_grad_fun(theta)
+            set_theta(theta)
+            value = loss(theta)
+            assert_almost_equal(value, mlp.network_.loss(X, np.searchsorted(mlp.classes_, y)))
+            grad = np.hstack([g.ravel() for g in mlp.network_.gradients(
+                X, np.searchsorted(mlp.classes_, y))])
             numgrad = np.zeros(np.size(theta))
             n = np.size(theta, 0)
             E = np.eye(n)
@@ -246,9 +244,7 @@ def test_gradient():
             # numerically compute the gradients
             for i in range(n):
                 dtheta = E[:, i] * epsilon
-                numgrad[i] = (
-                    loss_grad_fun(theta + dtheta)[0] - loss_grad_fun(theta - dtheta)[0]
-                ) / (epsilon * 2.0)
+                numgrad[i] = (loss(theta + dtheta) - loss(theta - dtheta)) / (epsilon * 2.0)
             assert_almost_equal(numgrad, grad)
 
 
