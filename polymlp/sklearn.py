@@ -131,7 +131,7 @@ class _MLPCommon(BaseMLP):
 
 
 class MLPClassifier(ClassifierMixin, _MLPCommon):
-    """Multi-layer perceptron classifier: scikit-learn's, trained by polymlp.
+    __doc__ = """Multi-layer perceptron classifier: scikit-learn's, trained by polymlp.
 
     Takes exactly the parameters of ``sklearn.neural_network.MLPClassifier``
     (same names, meanings, defaults; see its documentation), plus the
@@ -242,6 +242,10 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_ :
                 self._label_binarizer.fit(classes)
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy, as scikit-learn's; `y` may be an array of any library."""
+        return ClassifierMixin.score(self, X, _host(y), sample_weight=_host(sample_weight))
+
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`."""
         return numpy.log(self.predict_proba(X))
@@ -262,7 +266,7 @@ feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_ :
 
 
 class MLPRegressor(RegressorMixin, _MLPCommon):
-    """Multi-layer perceptron regressor: scikit-learn's, trained by polymlp.
+    __doc__ = """Multi-layer perceptron regressor: scikit-learn's, trained by polymlp.
 
     Takes exactly the parameters of ``sklearn.neural_network.MLPRegressor``
     (``loss="squared_error"`` or ``"poisson"`` included; same names,
@@ -344,6 +348,10 @@ n_outputs_, out_activation_ :
             return y_pred[:, 0]
         return y_pred
 
+    def score(self, X, y, sample_weight=None):
+        """R^2, as scikit-learn's; `y` may be an array of any library."""
+        return RegressorMixin.score(self, X, _host(y), sample_weight=_host(sample_weight))
+
     def _score_backend(self, Xb, y, sample_weight):
         y_pred = self._forward_backend(Xb)
         if y_pred.shape[1] == 1:
@@ -359,6 +367,10 @@ n_outputs_, out_activation_ :
         self
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+
+def _host(a):
+    return to_numpy(a) if _is_foreign(a) else a
 
 
 def type_of_target_is_multilabel(y):
