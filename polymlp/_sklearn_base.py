@@ -248,11 +248,12 @@ class BaseMLP(BaseEstimator):
             self._publish()
         return self
 
-    def _run(self, Xb, Yb, epochs, batch_size, sample_weight, shuffle=True, callbacks=None):
+    def _run(self, Xb, Yb, epochs, batch_size, sample_weight, shuffle=True, callbacks=None,
+             record="epoch"):
         net = self._network
         try:
             hist = net.fit(Xb, Yb, epochs=epochs, batch_size=batch_size, shuffle=bool(shuffle),
-                           record="epoch", sample_weight=sample_weight,
+                           record=record, sample_weight=sample_weight,
                            on_divergence=self.on_divergence, callbacks=callbacks)
         except TrainingDivergedError as exc:
             raise SolverDivergedError(_diverged_message(self, exc)) from exc
@@ -263,10 +264,12 @@ class BaseMLP(BaseEstimator):
         opt = lbfgs.LBFGS(max_iter=self.max_iter, max_fun=self.max_fun, tol=self.tol)
         net.optimizer, net.opt_state = opt, opt.init(net.theta, xp=net.xp)
         Xb, Yb = self._to_backend(X), self._targets_to_backend(y)
-        hist = self._run(Xb, Yb, 1, 32, sample_weight, shuffle=False)
+        hist = self._run(Xb, Yb, 1, 32, sample_weight, shuffle=False, record="iteration")
         state = net.opt_state
         self.n_iter_ = min(int(state["n_iter"]), self.max_iter)
-        self.loss_ = float(hist.loss[-1])
+        # The objective's value after the last iteration (as SciPy's result.fun).
+        losses = hist.columns.get("loss")
+        self.loss_ = float(losses[-1]) if losses else float(net.loss(Xb, Yb))
         if int(state["status"]) != lbfgs.CONVERGED:
             warnings.warn(
                 f"lbfgs failed to converge after {self.n_iter_} iteration(s) (status="
