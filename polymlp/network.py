@@ -570,7 +570,12 @@ class Network:
                  else _variance(Y[:, :self.output_size], xp=xp))
         cbs = callbacks if callbacks is not None else _callbacks.CallbackList([], self)
         self.stop_training, logs = False, {}
-        rows = _batch_slicer(self.backend, batch_size)
+        # One slicer per batch size, kept across fit() calls: on JAX each is a compiled
+        # gather, and compiling it again for every partial_fit dominated small fits.
+        slicers = self.__dict__.setdefault("_slicers", {})
+        if batch_size not in slicers:
+            slicers[batch_size] = _batch_slicer(self.backend, batch_size)
+        rows = slicers[batch_size]
         cbs.on_train_begin()
         for _ in range(epochs):
             epoch, start = self.epochs_done, _divergence.snapshot(self)
@@ -869,7 +874,7 @@ class Network:
 
     def __getstate__(self):
         # Compiled steps are local functions (they do not pickle); rebuilt on demand.
-        return {**self.__dict__, "_compiled": {}}
+        return {**self.__dict__, "_compiled": {}, "_slicers": {}}
 
     def __repr__(self):
         sizes = "-".join(str(s) for s in [self.input_size] + [layer.output_size for layer in self.layers])
