@@ -266,7 +266,7 @@ def test_jax_step_compiles_once_per_batch_shape(net_kwargs, backend_name, rng):
     (step,) = net._compiled.values()
     assert step._cache_size() == 2
     net.fit(x, y, epochs=1, batch_size=16, record=None)  # fit again: nothing recompiled
-    assert net._compiled[(False, net.optimizer, None, None)] is step
+    assert net._compiled[(False, net.optimizer, None, None, net.alpha)] is step
     assert step._cache_size() == 2
     copy = net.to("numpy")  # the step counter comes back as a Python int
     assert copy.opt_state["t"] == 15 and isinstance(copy.opt_state["t"], int)
