@@ -36,15 +36,20 @@ def _numpy_session_only(request):
         pytest.skip("backend-independent: runs in the numpy session")
 
 
-@parametrize_with_checks([MLPClassifier(**FAST), MLPRegressor(**FAST)],
+@parametrize_with_checks([MLPClassifier(**FAST), MLPRegressor(**FAST),
+                          MLPClassifier(**FAST, dtype="float32"),
+                          MLPRegressor(**FAST, dtype="float32")],
                          expected_failed_checks=expected_failed_checks)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
 
-def test_no_expected_failures():
+def test_no_expected_failures_in_float64():
     assert expected_failed_checks(MLPClassifier()) == {}
-    assert expected_failed_checks(MLPRegressor(dtype="float32")) == {}
+    assert expected_failed_checks(MLPRegressor(backend="torch")) == {}
+    assert set(expected_failed_checks(MLPRegressor(dtype="float32"))) == {
+        "check_sample_weight_equivalence_on_dense_data",
+        "check_sample_weight_equivalence_on_sparse_data"}
 
 
 def test_import_polymlp_does_not_import_sklearn():
