@@ -19,13 +19,15 @@ from .layers import Dense, Layer, ParamSpec
 from .losses import Loss
 from .network import Network
 from .optimizers import Adam, GradientDescent, Momentum, Optimizer
+from .lbfgs import LBFGS
 from .registry import register
 from . import callbacks, serialization  # noqa: E402 - after the classes they use
 from .serialization import load
 
 __all__ = [
     "Activation", "Adam", "Backend", "BackendError", "Dense", "ElementwiseActivation",
-    "GradientDescent", "History", "Initializer", "Layer", "Loss", "ModelFileError", "Momentum",
+    "GradientDescent", "History", "Initializer", "LBFGS", "Layer", "Loss", "ModelFileError",
+    "Momentum",
     "Network", "NotBuiltError", "Optimizer", "ParamSpec", "PluginError", "PolymlpError",
     "TrainingDivergedError", "activations", "checks", "datasets", "describe_backends",
     "enable_compilation_cache", "initializers", "layers", "losses", "optimizers", "register",

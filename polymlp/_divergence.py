@@ -129,3 +129,13 @@ def report(net, div, action, history):
                                           "instead of raising.)")
     exc.epoch, exc.iteration, exc.history = div.epoch, div.iteration, history
     raise exc
+
+
+def report_full_batch(net, epoch, action):
+    """A full-batch optimizer (L-BFGS) left non-finite weights: raise or warn, per `action`."""
+    message = (f"Training diverged in epoch {epoch}: {type(net.optimizer).__name__} produced "
+               f"non-finite weights; the network keeps the weights of the epoch's start. "
+               f"Scale the inputs to unit variance, or raise alpha.")
+    if action == "raise":
+        raise TrainingDivergedError(message)
+    warnings.warn(message, RuntimeWarning, stacklevel=4)

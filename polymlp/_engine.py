@@ -24,6 +24,7 @@ import warnings
 
 from . import _metrics
 from ._kernels import kernel
+from ._weights import split_weights, weight_total
 
 
 class Engine:
@@ -37,11 +38,20 @@ class Engine:
     layout : ParamLayout
         Where each layer's parameters live in the flat vector.
     backend : Backend
+    alpha : float, default 0.0
+        The L2 penalty (``Network(alpha=...)``): the objective of a batch of
+        ``n`` rows (or total sample weight ``n``) is its mean loss plus
+        ``0.5 * alpha * sum(W ** 2) / n`` over the penalized parameters.
+    dtype_name : str, default "float32"
     """
 
-    def __init__(self, layers, loss, layout, backend):
+    def __init__(self, layers, loss, layout, backend, alpha=0.0, dtype_name="float32"):
         self.layers, self.loss, self.layout, self.backend = list(layers), loss, layout, backend
         self.xp = backend.xp
+        self.alpha = alpha  # a constant of compiled steps: callers key their caches on it
+        mask = layout.penalty_mask_host(dtype_name)
+        self.penalty_mask = None if mask is None else backend.asarray(mask)
+        self.width = self.layers[-1].output_size
         last = self.layers[-1]
         # The output layer can backpropagate from dL/dz: the loss fuses with its activation.
         self.fused = hasattr(last, "backward_delta") and hasattr(last, "activation")
@@ -53,7 +63,7 @@ class Engine:
         #: kept across fit() calls, since compiling one is not free.
         self.step_cache = {}
         self.chunk_cache = {}  # the compiled chunk of steps likewise (see make_chunk)
-        self._evaluate_small = None  # evaluation compiled, where the backend compiles
+        self._evaluate_small = None  # (alpha, evaluation compiled), where the backend compiles
         #: Layers random in training: they declare ``draw_noise`` (see polymlp.Layer).
         self.noisy = [i for i, layer in enumerate(self.layers)
                       if getattr(layer, "draw_noise", None) is not None]
@@ -117,23 +127,46 @@ class Engine:
         return noise
 
     def output_terms(self, out, caches, y, want_loss):
-        """Loss (or None) and ``dL/d(output)``, or ``dL/dz`` when the output layer fuses."""
+        """Loss (or None) and ``dL/d(output)``, or ``dL/dz`` when the output layer fuses.
+
+        `y` may carry a sample-weight column (see :mod:`polymlp._weights`)."""
         xp, last, loss = self.xp, self.layers[-1], self.loss
+        y, weights = split_weights(y, self.width, xp)
+        kw = {} if weights is None else {"sample_weight": weights}
         if self.fused:
             z = caches[-1][1]
-            value = loss.output_value(z, out, y, last.activation, xp=xp) if want_loss else None
-            return value, loss.output_delta(z, out, y, last.activation, xp=xp), True
+            value = (loss.output_value(z, out, y, last.activation, xp=xp, **kw)
+                     if want_loss else None)
+            return value, loss.output_delta(z, out, y, last.activation, xp=xp, **kw), True
+        if weights is not None:  # the generic path: dL/dy_hat row by row, then its VJP
+            raise TypeError(f"`sample_weight` needs an output layer with an activation "
+                            f"(such as Dense); {type(last).__name__} has none.")
         value = loss.value(out, y, xp=xp) if want_loss else None
         return value, loss.gradient(out, y, xp=xp), False
 
-    def _loss_terms(self, plan, params, x, y, want_loss, training, rng, noise):
-        """``(output, caches, loss, grad, is_delta)`` of one batch, with the kernels of
-        `plan` (in place) or none (pure).
+    def penalty(self, theta, rows):
+        """``(value, flat gradient)`` of the L2 penalty over `rows` rows (or total sample
+        weight), or None when there is none: the one place it is computed."""
+        if not self.alpha or self.penalty_mask is None:
+            return None
+        w = theta * self.penalty_mask
+        return (0.5 * self.alpha / rows) * self.xp.sum(w * w), (self.alpha / rows) * w
 
-        The objective is the data loss; a penalty on the parameters would be
-        added here (its value to `loss`, its gradient in :meth:`gradient`).
+    def penalty_rows(self, x, y, rows=None):
+        """What the penalty is divided by: `rows` when given (a data-parallel step's
+        global batch), else the batch's total sample weight, else its rows."""
+        if rows is not None:
+            return rows
+        total = weight_total(y, self.width, self.xp)
+        return x.shape[0] if total is None else total
+
+    def _loss_terms(self, plan, params, x, y, want_loss, training, rng, noise):
+        """``(output, caches, loss, grad, is_delta)`` of one batch's data term, with the
+        kernels of `plan` (in place) or none (pure). The penalty's value and gradient
+        are added by the callers (:meth:`gradient`, :class:`InPlaceStep`).
         """
-        if plan.output is not None:  # the loss fused with the output activation, in place
+        weighted = y.shape[1] != self.width  # the fused in-place kernel takes no weights
+        if plan.output is not None and not weighted:  # the loss fused with the output activation
             h, caches = self._forward(plan, params, x, training, rng, len(self.layers) - 1,
                                       noise)
             z = plan.linear(params[-1], h, xp=self.xp)
@@ -171,18 +204,28 @@ class Engine:
             is_delta = False
         return grads
 
-    def gradient(self, theta, x, y, *, want_loss=False, training=True, rng=None, noise=None):
-        """``(flat gradient, loss or None, output)`` of the mean batch loss (pure)."""
+    def gradient(self, theta, x, y, *, want_loss=False, training=True, rng=None, noise=None,
+                 rows=None):
+        """``(flat gradient, loss or None, output)`` of the batch objective (pure): the
+        mean loss plus the L2 penalty (over `rows`, see :meth:`penalty_rows`)."""
         xp = self.xp
         params = self.layout.views(theta, xp)
         out, caches, loss, grad, is_delta = self._loss_terms(
             self._pure, params, x, y, want_loss, training, rng, noise)
         grads = self.backward(params, caches, grad, is_delta)
         flat = [xp.reshape(g, (-1,)) for gs in grads for g in gs]
-        return (xp.concat(flat) if flat else xp.zeros_like(theta)), loss, out
+        flat = xp.concat(flat) if flat else xp.zeros_like(theta)
+        penalty = self.penalty(theta, self.penalty_rows(x, y, rows))
+        if penalty is not None:
+            flat = flat + penalty[1]
+            if loss is not None:
+                loss = loss + penalty[0]
+        return flat, loss, out
 
     def metric(self, out, y, y_var=None):
-        """Batch accuracy (classifiers) or R^2 (regressors, against `y_var` if given)."""
+        """Batch accuracy (classifiers) or R^2 (regressors, against `y_var` if given);
+        sample weights do not weigh it."""
+        y = split_weights(y, self.width, self.xp)[0]
         return _metrics.metric(out, y, xp=self.xp, classification=self.classification,
                                y_var=y_var)
 
@@ -201,13 +244,14 @@ class Engine:
         return self.forward(params, x, inplace=self.backend.writable)
 
     def evaluate(self, theta, x, y, chunk):
-        """Mean loss and metric (0-d arrays) over a whole set, `chunk` rows at a time."""
+        """Mean loss (plus the L2 penalty over the set's rows) and metric (0-d arrays)
+        over a whole set, `chunk` rows at a time."""
         n = x.shape[0]
         if n <= chunk:
             if self.backend.compiles:  # one compiled call (validation runs it often)
-                if self._evaluate_small is None:
-                    self._evaluate_small = self.backend.jit(self._evaluate_one)
-                return self._evaluate_small(theta, x, y)
+                if self._evaluate_small is None or self._evaluate_small[0] != self.alpha:
+                    self._evaluate_small = (self.alpha, self.backend.jit(self._evaluate_one))
+                return self._evaluate_small[1](theta, x, y)
             self.replan()
             return self._evaluate_one(theta, x, y)
         self.replan()
@@ -219,11 +263,16 @@ class Engine:
             out, caches = self._infer(params, xb)
             total = total + self.output_terms(out, caches, yb, True)[0] * xb.shape[0]
             outs.append(out)
-        return total / n, self.metric(self.xp.concat(outs, axis=0), y)
+        return self._penalized(theta, x, y, total / n), self.metric(self.xp.concat(outs, axis=0), y)
 
     def _evaluate_one(self, theta, x, y):
         out, caches = self._infer(self.layout.views(theta, self.xp), x)
-        return self.output_terms(out, caches, y, True)[0], self.metric(out, y)
+        loss = self.output_terms(out, caches, y, True)[0]
+        return self._penalized(theta, x, y, loss), self.metric(out, y)
+
+    def _penalized(self, theta, x, y, loss):
+        penalty = self.penalty(theta, self.penalty_rows(x, y))
+        return loss if penalty is None else loss + penalty[0]
 
     # --- the step --------------------------------------------------------------------
 
@@ -297,12 +346,16 @@ def make_chunk(engine, optimizer, *, want_loss, y_var, batch_size, slots):
 
 
 def compose(gradient, update, host, xp):
-    """The one step: gradient, then the host phase (if any), then the update."""
-    def step(theta, state, x, y, weight=None, noise=None):
+    """The one step: gradient, then the host phase (if any), then the update.
+
+    ``step(theta, state, x, y, weight=None, noise=None, rows=None)``: `rows` is
+    the global batch's row count of a data-parallel shard (the L2 penalty's
+    divisor; the shard's `weight` then counts it once over the ranks)."""
+    def step(theta, state, x, y, weight=None, noise=None, rows=None):
         if x.shape[0] == 0:  # an empty data-parallel shard: adds nothing to the sum
-            grad, loss, metric = gradient(theta, None, None, None)
+            grad, loss, metric = gradient(theta, None, None, None, None)
         else:
-            grad, loss, metric = gradient(theta, x, y, noise)
+            grad, loss, metric = gradient(theta, x, y, noise, rows)
             if weight is not None:
                 grad = grad * weight
                 if loss is not None:
@@ -342,11 +395,11 @@ def _pure_step(engine, opt, want_loss, y_var, rng, hook, reducer):
     xp, backend = engine.xp, engine.backend
 
     def gradient_with(layer_rng):
-        def gradient(theta, x, y, noise):
+        def gradient(theta, x, y, noise, rows):
             if x is None:
                 return _empty(engine, theta, want_loss)
             grad, loss, out = engine.gradient(theta, x, y, want_loss=want_loss, rng=layer_rng,
-                                              noise=noise)
+                                              noise=noise, rows=rows)
             return grad, loss, (engine.metric(out, y, y_var) if want_loss else None)
         return gradient
 
@@ -377,14 +430,14 @@ class _FirstTraceFallback:
     def __init__(self, engine, compiled, eager):
         self.engine, self.compiled, self.eager, self.traced = engine, compiled, eager, False
         self.traceable = True  # until a trace fails
-    def __call__(self, theta, state, x, y, weight=None, noise=None):
+    def __call__(self, theta, state, x, y, weight=None, noise=None, rows=None):
         if self.traced:
-            return self.compiled(theta, state, x, y, weight, noise)
+            return self.compiled(theta, state, x, y, weight, noise, rows)
         try:
-            out = self.compiled(theta, state, x, y, weight, noise)
+            out = self.compiled(theta, state, x, y, weight, noise, rows)
         except Exception as exc:  # noqa: BLE001 - any trace failure: run eagerly instead
             self.untraceable(exc)
-            out = self.eager(theta, state, x, y, weight, noise)
+            out = self.eager(theta, state, x, y, weight, noise, rows)
         self.traced = True
         return out
 
@@ -458,7 +511,7 @@ class InPlaceStep:
                               else v) for k, v in state.items()}
         return self.theta, self.state
 
-    def _gradient(self, theta, x, y, noise):
+    def _gradient(self, theta, x, y, noise, rows):
         engine = self.engine
         if x is None:
             return _empty(engine, theta, self.want_loss)
@@ -466,7 +519,21 @@ class InPlaceStep:
             engine._inplace, self.params, x, y, self.want_loss, True, self.rng, noise)
         metric = engine.metric(out, y, self.y_var) if self.want_loss else None
         engine.backward(self.params, caches, grad, is_delta, self.grads)
+        if engine.alpha and engine.penalty_mask is not None:
+            loss = self._add_penalty(theta, engine.penalty_rows(x, y, rows), loss)
         return self.grad, loss, metric
+
+    def _add_penalty(self, theta, rows, loss):
+        """:meth:`Engine.penalty` written into the gradient buffer (`work` as scratch:
+        the update overwrites it next), its value added to `loss`."""
+        xp, engine, work = self.engine.xp, self.engine, self.work
+        scale = engine.alpha / rows
+        xp.multiply(theta, engine.penalty_mask, out=work)
+        if loss is not None:
+            loss = loss + (0.5 * scale) * xp.sum(work * work)
+        work *= scale
+        self.grad += work
+        return loss
 
     def _update(self, theta, grad, state):
         xp = self.engine.xp

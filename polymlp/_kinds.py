@@ -26,6 +26,11 @@ def declare(kind, base, builtins):
     _declared[kind] = (base, dict(builtins))
 
 
+def add_builtins(kind, builtins):
+    """More built-ins of a declared `kind`, from a module of their own (``polymlp.lbfgs``)."""
+    _get(kind)[1].update(builtins)
+
+
 def _get(kind):
     try:
         return _declared[kind]

@@ -87,6 +87,13 @@ class ParamLayout:
                 for s in self.slots]
         return data.flat_host(host, dtype_name)
 
+    def penalty_mask_host(self, dtype_name):
+        """1 where the L2 penalty applies (``ParamSpec.penalized``), else 0: a flat host
+        vector, or None when no parameter is penalized."""
+        mask = data.flat_host([[float(s.spec.penalized)] * s.size for s in self.slots],
+                              dtype_name)
+        return mask if mask.any() else None
+
     def views(self, theta, xp):
         """Per-layer tuples of parameter arrays: reshaped slices of `theta` (views on NumPy)."""
         return [tuple(xp.reshape(theta[s.offset:s.offset + s.size], s.shape) for s in slots)

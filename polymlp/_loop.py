@@ -8,8 +8,10 @@ device and are recorded once per epoch; one finiteness check per epoch.
 
 Where contracts of other features plug in:
 
-- a penalty term belongs to the objective, in ``Engine._loss_terms``;
-- an optimizer with ``full_batch = True`` would be dispatched in :meth:`Trainer.run`;
+- the L2 penalty (``alpha``) is part of the engine's objective (``Engine.penalty``);
+- an optimizer with ``full_batch = True`` is dispatched in :meth:`Trainer.run` to
+  :mod:`polymlp._fullbatch`;
+- sample weights ride as a target column (:mod:`polymlp._weights`) through the one step;
 - a resumed position (:mod:`polymlp._resume`) hands :meth:`Trainer._epoch` the
   RNG state to draw the permutation from and the batch to start at; the
   network's ``_cursor`` says where the running epoch is at each boundary
@@ -23,7 +25,7 @@ from math import nan
 
 import numpy
 
-from . import _divergence, _metrics, _resume
+from . import _divergence, _fullbatch, _metrics, _resume
 from ._engine import make_chunk
 from .callbacks import epoch_logs
 from ._array_api import to_numpy
@@ -94,7 +96,12 @@ class Trainer:
         self.metric = network.metric_name
         self.hist = History("epoch" if settings.record == "epoch" else "iteration",
                             name=network.name)
-        self.rows = _batch_slicer(network.backend, settings.batch_size)
+        # One slicer per batch size, kept across fit() calls: on JAX each is a compiled
+        # gather, and compiling it again for every partial_fit dominated small fits.
+        slicers = network.__dict__.setdefault("_slicers", {})
+        if settings.batch_size not in slicers:
+            slicers[settings.batch_size] = _batch_slicer(network.backend, settings.batch_size)
+        self.rows = slicers[settings.batch_size]
         self._step = None
         self._fresh = True  # the first binding of a fit copies: never train the caller's arrays
 
@@ -106,7 +113,8 @@ class Trainer:
         reducer = self.dp.allreduce if self.dp is not None else None
         opt = net.optimizer
         self._y_var, self._y_var_key = y_var, None if y_var is None else id(y_var)
-        key = (s.want_loss, opt, self._static(opt), net.grad_hook, reducer, self._y_var_key)
+        key = (s.want_loss, opt, self._static(opt), net.grad_hook, reducer, self._y_var_key,
+               self.engine.alpha)
         cache = self.engine.step_cache
         if key not in cache:  # kept across fit() calls: compiling is not free
             cache.clear()
@@ -136,8 +144,10 @@ class Trainer:
     def run(self, X, Y):
         """Train on `X`, `Y` (arrays on the backend); return the :class:`History`."""
         net, s, cbs = self.net, self.settings, self.callbacks
-        y_var = (None if net.classification or not s.want_loss
-                 else _metrics.variance(Y, xp=net.xp))
+        if getattr(net.optimizer, "full_batch", False):
+            return _fullbatch.run(self, X, Y)
+        y_var = (None if net.classification or not s.want_loss  # not the weight column
+                 else _metrics.variance(Y[:, :net.output_size], xp=net.xp))
         net.stop_training, logs = False, {}
         # Counted to a target: a backup restored in on_train_begin shortens the run.
         end_epoch = net.epochs_done + s.epochs
@@ -230,7 +240,7 @@ class Trainer:
                 if noise is not None:
                     noise = [a if a is None else a[r0 - lo:r1 - lo, ...] for a in noise]
                 theta, state, loss, score = step(theta, state, Xs[r0:r1, ...], Ys[r0:r1, ...],
-                                                 weight, noise)
+                                                 weight, noise, hi - lo)
             net.iterations += 1
             if want_loss:
                 # Kept as device arrays: converted once per epoch, never per batch.
@@ -358,7 +368,7 @@ class Trainer:
         info = net.xp.__array_namespace_info__()
         self._index = info.default_dtypes(device=net.device)["integral"]
         key = ("chunk", s.want_loss, net.optimizer, self._static(net.optimizer), slots,
-               s.batch_size, self._y_var_key)
+               s.batch_size, self._y_var_key, self.engine.alpha)
         cache = self.engine.chunk_cache
         if key not in cache:
             cache.clear()

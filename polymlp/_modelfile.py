@@ -168,6 +168,7 @@ def _members(network, include_optimizer, cursor=None, extra=None, version=None):
             "name": str(network.name),
             "dtype": network.dtype_name,
             "seed": network.seed,
+            "alpha": network.alpha,
             "backend": network.backend.name,
             "device": None if network.device is None else str(network.device),
         },

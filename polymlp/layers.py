@@ -27,11 +27,21 @@ class ParamSpec:
     initializer : Initializer, str or dict
         An instance, a registered initializer name (``"he_uniform"``) or a
         ``{"name": ..., "config": ...}`` dict; checked when the layer is stacked.
+    regularized : bool, optional
+        Whether the network's L2 penalty (``Network(alpha=...)``) applies to it;
+        None (the default) means "when it is a matrix" (weights yes, biases and
+        per-feature gains no).
     """
 
     name: str
     shape: tuple
     initializer: object
+    regularized: object = None
+
+    @property
+    def penalized(self):
+        """Whether the L2 penalty applies (`regularized`, or a shape of 2+ axes)."""
+        return len(self.shape) >= 2 if self.regularized is None else bool(self.regularized)
 
 
 def check_param_spec(spec, layer, index):
@@ -168,8 +178,9 @@ class Dense(Layer):
         return self.units
 
     def parameter_specs(self):
-        return [ParamSpec("W", (self.input_size, self.units), self.kernel_initializer),
-                ParamSpec("b", (self.units,), self.bias_initializer)]
+        return [ParamSpec("W", (self.input_size, self.units), self.kernel_initializer,
+                          regularized=True),
+                ParamSpec("b", (self.units,), self.bias_initializer, regularized=False)]
 
     def forward(self, params, x, /, *, xp, training=False, rng=None):
         W, b = params

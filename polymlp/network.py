@@ -12,7 +12,7 @@ The parts behind it:
 
 from __future__ import annotations
 
-from . import _divergence, _export, _modelfile, _summary, _validate, data, registry
+from . import _divergence, _export, _modelfile, _summary, _validate, _weights, data, registry
 from . import callbacks as _callbacks
 from . import distributed as _distributed
 from ._array_api import resolve_backend, to_numpy
@@ -45,6 +45,12 @@ class Network:
     seed : int, optional
         Seeds the host ``numpy.random.Generator`` behind every random draw
         (initial weights, shuffling), so a seed gives the same run on every backend.
+    alpha : float, default 0.0
+        L2 penalty (weight decay) on the parameters whose ``ParamSpec`` is
+        regularized (``Dense.W``, not ``Dense.b``), as scikit-learn's MLP: the
+        objective of a batch of ``n`` rows is its mean loss plus
+        ``0.5 * alpha * sum(W ** 2) / n``. Part of every reported loss
+        (training history, :meth:`loss`, :meth:`evaluate`, :meth:`gradients`).
 
     Examples
     --------
@@ -56,7 +62,7 @@ class Network:
     """
 
     def __init__(self, input_size, *, name=None, backend="numpy", device=None,
-                 dtype="float32", seed=None):
+                 dtype="float32", seed=None, alpha=0.0):
         self.input_size = _validate.positive_int("input_size", input_size)
         if name is not None and not isinstance(name, str):
             raise TypeError(f"`name` must be a string or None; got {name!r} of type "
@@ -69,6 +75,7 @@ class Network:
         self.dtype = self.backend.dtype(dtype)
         self.seed = seed
         self.rng = data.host_rng(seed)
+        self.alpha = alpha
         self.layers = []
         self.loss_fn = None
         self.optimizer = None
@@ -92,6 +99,17 @@ class Network:
     @property
     def xp(self):
         return self.backend.xp
+
+    @property
+    def alpha(self):
+        """L2 penalty strength (see the class docstring); settable between fits."""
+        return self._alpha
+
+    @alpha.setter
+    def alpha(self, value):
+        self._alpha = _validate.alpha(value)
+        if getattr(self, "engine", None) is not None:
+            self.engine.alpha = self._alpha  # the engine's objective (steps are keyed on it)
 
     @property
     def device(self):
@@ -129,8 +147,12 @@ class Network:
         self.stack(layer)
         self.loss_fn = loss_fn
         self.theta = self.backend.asarray(self.layout.initial_host(self.rng, self.dtype_name))
-        self.engine = Engine(self.layers, loss_fn, self.layout, self.backend)
+        self.engine = self._make_engine()
         return self
+
+    def _make_engine(self):
+        return Engine(self.layers, self.loss_fn, self.layout, self.backend, alpha=self._alpha,
+                      dtype_name=self.dtype_name)
 
     def _require_built(self, what):
         if not self.built:
@@ -158,7 +180,8 @@ class Network:
 
     def fit(self, x, y, *, epochs=10, batch_size=32, optimizer=None, validation_data=None,
             shuffle=True, record="iteration", validation_freq=None, verbose=0,
-            distributed=False, callbacks=None, on_divergence="raise", steps_per_execution=None):
+            distributed=False, callbacks=None, on_divergence="raise", steps_per_execution=None,
+            sample_weight=None):
         """Train by minibatch backpropagation; calling again continues training.
 
         Parameters
@@ -201,6 +224,12 @@ class Network:
             call (``None``: up to the next validation point or the epoch's end).
             Chunks also end where callbacks need the host (``host_every``, see
             :mod:`polymlp.callbacks`); ``grad_hook`` runs step by step; see CONTRIBUTING.
+        sample_weight : array of shape (n,), optional
+            Non-negative weight of each row: a batch's loss is
+            ``sum(w_i * loss_i) / sum(w_i)`` and the L2 penalty is divided by
+            ``sum(w_i)`` instead of the row count (scikit-learn's convention).
+            Needs a loss whose ``output_value`` and ``output_delta`` take
+            ``sample_weight`` (per-row weights scaled to sum to the batch's rows).
         distributed : bool or polymlp.distributed.DataParallel
             Train data-parallel over the MPI processes of ``mpiexec -n N``:
             each rank takes its shard of every global batch of `batch_size`
@@ -213,27 +242,11 @@ class Network:
         self._require_built("fit")
         # Before any check, so that an error on one rank ends the whole MPI job.
         dp = _distributed.resolve(distributed)
-        epochs = _validate.positive_int("epochs", epochs)
-        batch_size = _validate.positive_int("batch_size", batch_size)
-        _validate.choice("record", record, _RECORD)
-        if validation_freq is not None:
-            validation_freq = _validate.positive_int("validation_freq", validation_freq)
-        if not isinstance(shuffle, bool):
-            raise TypeError(f"`shuffle` must be True or False; got {shuffle!r}.")
-        verbose = _validate.verbose(verbose)
-        _validate.choice("on_divergence", on_divergence, _divergence.ACTIONS)
-        user_callbacks = _callbacks.check_callbacks(callbacks)
-        X = data.check_inputs(x, self.backend, self.dtype, self.input_size)
-        Y = data.check_targets(y, self.backend, self.dtype, X.shape[0], self.output_size,
-                               self.classification)
-        if steps_per_execution is not None:
-            steps_per_execution = _validate.positive_int("steps_per_execution",
-                                                         steps_per_execution)
-        settings = FitSettings(epochs=epochs, batch_size=batch_size, shuffle=shuffle,
-                               record=record, validation_freq=validation_freq,
-                               on_divergence=on_divergence,
-                               validation=_validation(self, validation_data),
-                               steps_per_execution=steps_per_execution)
+        X, Y, settings, user_callbacks, verbose = _fit_arguments(
+            self, x, y, dp, epochs=epochs, batch_size=batch_size, record=record,
+            validation_freq=validation_freq, shuffle=shuffle, verbose=verbose,
+            on_divergence=on_divergence, callbacks=callbacks, sample_weight=sample_weight,
+            steps_per_execution=steps_per_execution, validation_data=validation_data)
         # Under MPI only rank 0 shows progress and writes files (checkpoints).
         writes_files = dp is None or dp.is_root
         keys = _callbacks.log_keys(settings.record, self.metric_name,
@@ -246,21 +259,9 @@ class Network:
                         "initial_epoch": self.epochs_done,
                         "steps": -(-X.shape[0] // settings.batch_size), "samples": X.shape[0],
                         "batch_size": settings.batch_size, "shuffle": settings.shuffle,
-                        "keys": keys,
-                        "writes_files": writes_files})
+                        "keys": keys, "writes_files": writes_files})
         try:
-            if dp is None:
-                return Trainer(self, settings, cbs).run(X, Y)
-            try:
-                dp.setup(self.backend)
-                dp.check_same((X.shape[0], settings.batch_size, settings.epochs,
-                               settings.shuffle, self.n_parameters),
-                              "(rows, batch_size, epochs, shuffle, parameters)")
-                self.theta = dp.broadcast(self.theta)
-                return Trainer(self, settings, cbs, dp).run(X, Y)
-            except Exception as exc:  # one failing rank must end the job, never hang it
-                dp.abort(exc)
-                raise
+            return _train(self, X, Y, settings, cbs, dp)
         except BaseException:
             cbs.abort()  # close progress bars on errors and Ctrl-C
             raise
@@ -304,7 +305,7 @@ class Network:
         return {"loss": float(loss), self.metric_name: float(metric)}
 
     def loss(self, x, y):
-        """Mean loss over `x`, `y`, as a float."""
+        """Mean loss over `x`, `y` (plus the L2 penalty when ``alpha > 0``), as a float."""
         return self.evaluate(x, y)["loss"]
 
     def test(self, x, y):
@@ -318,7 +319,7 @@ class Network:
         return y_pred, y_hat, float(self.engine.metric(y_hat, Y))
 
     def gradients(self, x, y):
-        """Gradient of the mean batch loss ``loss(x, y)``: NumPy arrays ``[dW1, db1, ...]``."""
+        """Gradient of ``loss(x, y)`` (L2 penalty included): NumPy arrays ``[dW1, db1, ...]``."""
         self._require_built("gradients")
         X = data.check_inputs(x, self.backend, self.dtype, self.input_size)
         Y = data.check_targets(y, self.backend, self.dtype, X.shape[0], self.output_size,
@@ -388,7 +389,7 @@ class Network:
         """A copy of this network (weights and optimizer state) on another backend/device."""
         target = resolve_backend(backend, device)
         net = Network(self.input_size, name=self.name, backend=target, dtype=self.dtype_name,
-                      seed=self.seed)
+                      seed=self.seed, alpha=self.alpha)
         net.rng.bit_generator.state = self.rng.bit_generator.state
         for layer in self.layers[:-1]:
             net.stack(registry.get_layer(registry.to_config(layer)))
@@ -410,18 +411,67 @@ class Network:
 
     def __getstate__(self):
         # The engine holds compiled steps (local functions, which do not pickle): rebuilt.
-        return {k: v for k, v in self.__dict__.items() if k != "engine"}
+        # So do the batch slicers (compiled gathers on JAX).
+        return {k: v for k, v in self.__dict__.items() if k != "engine"} | {"_slicers": {}}
 
     def __setstate__(self, state):
         self.__dict__.update(state)
         self.engine = None
         if self.loss_fn is not None:
-            self.engine = Engine(self.layers, self.loss_fn, self.layout, self.backend)
+            self.engine = self._make_engine()
 
     def __repr__(self):
         sizes = "-".join(str(s) for s in [self.input_size] + [layer.output_size for layer in self.layers])
         return f"Network({self.name!r}, {sizes}, backend={self.backend.name!r})"
 
+
+
+def _fit_arguments(net, x, y, dp, *, epochs, batch_size, record, validation_freq, shuffle,
+                   verbose, on_divergence, callbacks, sample_weight, steps_per_execution,
+                   validation_data):
+    """``fit``'s arguments checked: ``(X, Y, FitSettings, callbacks, verbose)``."""
+    epochs = _validate.positive_int("epochs", epochs)
+    batch_size = _validate.positive_int("batch_size", batch_size)
+    _validate.choice("record", record, _RECORD)
+    if validation_freq is not None:
+        validation_freq = _validate.positive_int("validation_freq", validation_freq)
+    if not isinstance(shuffle, bool):
+        raise TypeError(f"`shuffle` must be True or False; got {shuffle!r}.")
+    verbose = _validate.verbose(verbose)
+    _validate.choice("on_divergence", on_divergence, _divergence.ACTIONS)
+    user_callbacks = _callbacks.check_callbacks(callbacks)
+    X = data.check_inputs(x, net.backend, net.dtype, net.input_size)
+    Y = data.check_targets(y, net.backend, net.dtype, X.shape[0], net.output_size,
+                           net.classification)
+    if sample_weight is not None:
+        # The weights ride along as one more target column: shuffled and batched with y.
+        Y = _weights.with_weights(net, Y, sample_weight, dp)
+    if steps_per_execution is not None:
+        steps_per_execution = _validate.positive_int("steps_per_execution",
+                                                     steps_per_execution)
+    settings = FitSettings(epochs=epochs, batch_size=batch_size, shuffle=shuffle,
+                           record=record, validation_freq=validation_freq,
+                           on_divergence=on_divergence,
+                           validation=_validation(net, validation_data),
+                           steps_per_execution=steps_per_execution)
+    return X, Y, settings, user_callbacks, verbose
+
+
+def _train(net, X, Y, settings, cbs, dp):
+    """Run the :class:`~polymlp._loop.Trainer` (data-parallel: set up, checked alike on
+    every rank, weights broadcast from rank 0)."""
+    if dp is None:
+        return Trainer(net, settings, cbs).run(X, Y)
+    try:
+        dp.setup(net.backend)
+        dp.check_same((X.shape[0], settings.batch_size, settings.epochs,
+                       settings.shuffle, net.n_parameters),
+                      "(rows, batch_size, epochs, shuffle, parameters)")
+        net.theta = dp.broadcast(net.theta)
+        return Trainer(net, settings, cbs, dp).run(X, Y)
+    except Exception as exc:  # one failing rank must end the job, never hang it
+        dp.abort(exc)
+        raise
 
 
 def _validation(net, validation_data):
