@@ -263,7 +263,8 @@ class Engine:
             out, caches = self._infer(params, xb)
             total = total + self.output_terms(out, caches, yb, True)[0] * xb.shape[0]
             outs.append(out)
-        return self._penalized(theta, x, y, total / n), self.metric(self.xp.concat(outs, axis=0), y)
+        loss = self._penalized(theta, x, y, total / n)
+        return loss, self.metric(self.xp.concat(outs, axis=0), y)
 
     def _evaluate_one(self, theta, x, y):
         out, caches = self._infer(self.layout.views(theta, self.xp), x)
