@@ -34,8 +34,9 @@ epochs = 50 if args.quick else 200
 
 X, y = load_diabetes(return_X_y=True)  # 442 patients, 10 features, disease progression
 models = {
-    "polymlp": lambda seed: MLPRegressor((16,), epochs=epochs, learning_rate=0.001,
-                                         random_state=seed, backend=args.backend),
+    "polymlp": lambda seed: MLPRegressor(hidden_layer_sizes=(16,), max_iter=epochs,
+                                         learning_rate_init=0.001, random_state=seed,
+                                         backend=args.backend),
     "scikit-learn": lambda seed: SklearnMLP(hidden_layer_sizes=(16,), max_iter=epochs,
                                             learning_rate_init=0.001, random_state=seed),
     "linear model": lambda seed: LinearRegression(),

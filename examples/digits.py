@@ -31,8 +31,9 @@ epochs = 30 if args.quick else 300
 
 X, y = load_digits(return_X_y=True)  # 1,797 images of 8x8 pixels, labels 0..9
 models = {
-    "polymlp": lambda seed: MLPClassifier((64,), epochs=epochs, learning_rate=0.001,
-                                          random_state=seed, backend=args.backend),
+    "polymlp": lambda seed: MLPClassifier(hidden_layer_sizes=(64,), max_iter=epochs,
+                                          learning_rate_init=0.001, random_state=seed,
+                                          backend=args.backend),
     "scikit-learn": lambda seed: SklearnMLP(hidden_layer_sizes=(64,), max_iter=epochs,
                                             learning_rate_init=0.001, random_state=seed),
 }

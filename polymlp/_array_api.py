@@ -29,6 +29,18 @@ KNOWN_BACKENDS = {
     "cupy": ("cupy", "cupy"),
 }
 
+@dataclass
+class _PluginBackends:
+    """How to find array libraries registered as plugins: set by :mod:`polymlp.registry`
+    when it is imported (``import polymlp`` does), so that this hub, which everything
+    imports, does not import the registry (and through it every kind's module)."""
+
+    load: object = None  # name -> namespace or None
+    names: object = None  # () -> list of names
+
+
+PLUGIN_BACKENDS = _PluginBackends()
+
 _ALIASES = {"np": "numpy", "strict": "array_api_strict", "array-api-strict": "array_api_strict",
             "pytorch": "torch", "jax.numpy": "jax", "cp": "cupy"}
 
@@ -47,8 +59,9 @@ class Backend:
         The device arrays are created on (the library's own device object).
     writable : bool
         Whether arrays can be written in place and the namespace takes ``out=``
-        (NumPy, PyTorch; false for JAX): gates the in-place fast path of
-        :mod:`polymlp._fastpath`, which is an optimisation only.
+        (NumPy, PyTorch; false for JAX): the engine then runs the training
+        step in place, with the components' in-place kernels (an optimisation
+        only; see :mod:`polymlp._engine`).
     """
 
     name: str
@@ -94,18 +107,38 @@ class Backend:
         costly dispatches, and compiled functions want arrays, not Python scalars."""
         return self.name == "jax"
 
-    def jit(self, fn):
+    def jit(self, fn, donate=()):
         """`fn` compiled by the backend's tracing compiler (``jax.jit``), else `fn` itself.
 
         `fn` must be a pure function of pytrees of arrays and Python scalars. It is
         compiled once per input signature: shapes, dtypes, and whether an argument
         is a Python scalar or an array (so pass a step counter as an array throughout).
+        The arguments at the positions in `donate` are given to the compiled call
+        to update in place, where the device supports it (JAX does not on CPU).
         """
         if not self.compiles:
             return fn
         import jax  # the one library with a whole-function compiler we use
 
+        if donate and getattr(self.device, "platform", "cpu") != "cpu":
+            return jax.jit(fn, donate_argnums=tuple(donate))
         return jax.jit(fn)
+
+    def rows_at(self, x, start, size):
+        """Rows ``start:start + size`` of `x` for a traced `start` (inside :meth:`jit`):
+        one contiguous slice on JAX (``lax.dynamic_slice``), a gather elsewhere."""
+        if not self.compiles:
+            return self.xp.take(x, start + self.xp.arange(size), axis=0)
+        import jax
+
+        return jax.lax.dynamic_slice_in_dim(x, start, size, axis=0)
+
+    def scan(self, body, carry, xs):
+        """``lax.scan``: `body(carry, x) -> (carry, y)` over the leading axis of `xs`,
+        traced once (only inside a function compiled by :meth:`jit`, where it compiles)."""
+        import jax
+
+        return jax.lax.scan(body, carry, xs)
 
     def __repr__(self):
         return f"Backend({self.name!r}, device={self.device!r})"
@@ -115,6 +148,29 @@ class Backend:
         # modules, which do not pickle. scikit-learn clones, caches and ships
         # estimators (and the networks inside them) to workers this way.
         return (resolve_backend, (self.name, _device_token(self.name, self.device)))
+
+
+def enable_compilation_cache(directory=None):
+    """Keep compiled training code on disk, so that later processes skip compiling it.
+
+    Applies to the backends that compile (JAX): the first ``fit`` of a network
+    shape compiles its training chunk once per machine instead of once per
+    process. `directory` defaults to ``$POLYMLP_COMPILATION_CACHE`` or
+    ``~/.cache/polymlp/jax``. Call it before the first ``fit``; it imports JAX.
+    Returns the directory.
+    """
+    import os
+
+    directory = os.fspath(directory or os.environ.get("POLYMLP_COMPILATION_CACHE")
+                          or os.path.join(os.path.expanduser("~"), ".cache", "polymlp", "jax"))
+    os.makedirs(directory, exist_ok=True)
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", directory)
+    # Small training chunks compile in well under the default 1 s threshold: keep them too.
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return directory
 
 
 def _device_token(name, device):
@@ -279,9 +335,7 @@ def _load_namespace(name, given):
             ) from exc
         except Exception as exc:  # installed, but cannot start here (CuPy without a driver)
             raise BackendError(_unusable(name, given, exc)) from exc
-    from . import registry  # plugin-provided backends
-
-    xp = registry.load_backend(name)
+    xp = PLUGIN_BACKENDS.load(name) if PLUGIN_BACKENDS.load is not None else None
     if xp is not None:
         return xp
     import difflib
@@ -297,7 +351,7 @@ def _load_namespace(name, given):
 
 def _writable(name, xp):
     # NumPy and PyTorch arrays we own may be written in place, and their namespaces
-    # take the `out=` arguments the fast path uses (PyTorch through array-api-compat).
+    # take the `out=` arguments the in-place kernels use (PyTorch through array-api-compat).
     # JAX arrays are immutable; CuPy keeps the functional path (untested in place).
     return xp is numpy or name in ("numpy", "torch")
 
@@ -440,9 +494,8 @@ def describe_backends():
     Importing a backend happens here only, never at ``import polymlp``.
     """
     rows = []
-    from . import registry
-
-    for name in list(KNOWN_BACKENDS) + [n for n in registry.backend_names() if n not in KNOWN_BACKENDS]:
+    plugins = PLUGIN_BACKENDS.names() if PLUGIN_BACKENDS.names is not None else []
+    for name in list(KNOWN_BACKENDS) + [n for n in plugins if n not in KNOWN_BACKENDS]:
         row = {"name": name, "usable": False, "devices": [], "why": ""}
         try:
             backend = resolve_backend(name)

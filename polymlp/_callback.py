@@ -19,21 +19,29 @@ class Callback:
     Attributes
     ----------
     host_every : None, "epoch" or int
-        How often this callback needs host code to run between steps. A loop
-        that runs several steps in one compiled call must end a call at each
-        of these boundaries (and call the batch hooks there). ``"epoch"``:
-        epoch boundaries only; an int ``N``: after every iteration whose
-        1-based count (``network.iterations``) is a multiple of ``N``, and at
-        epoch boundaries; None (the default): every batch when
-        ``on_batch_begin`` or ``on_batch_end`` is overridden, else
+        Where this callback needs the network's exact state between steps. A
+        loop that runs several steps in one compiled call ends a call at each
+        of these boundaries. ``"epoch"``: epoch boundaries only; an int ``N``:
+        after every iteration whose 1-based count (``network.iterations``) is a
+        multiple of ``N``, and at epoch boundaries; None (the default): every
+        batch when ``on_batch_begin`` or ``on_batch_end`` is overridden, else
         ``"epoch"``. A callback that overrides a batch hook but acts only every
         ``N`` iterations declares ``host_every = N``, so that the other
-        iterations can run without the host.
+        iterations can run without the host. When some callback needs batch
+        hooks, they are called for every step, in order; those of the steps
+        inside a compiled call run after it, when the network holds the
+        call's last state (exact at the boundaries the call ended on).
+    runs_between_steps : bool
+        False: the batch hooks only report (a progress bar) and never need the
+        network's state between steps: they are called for every step, after
+        the compiled call holding it, and `host_every` is not consulted (they
+        never end a compiled call). Default True.
     """
 
     network = None
     params = None
     host_every = None
+    runs_between_steps = True
 
     def set_network(self, network):
         self.network = network
@@ -67,12 +75,28 @@ def _overrides(cb, method):
     return getattr(type(cb), method) is not getattr(Callback, method)
 
 
+def has_batch_hooks(cb):
+    """Whether `cb` overrides ``on_batch_begin`` or ``on_batch_end``."""
+    return _overrides(cb, "on_batch_begin") or _overrides(cb, "on_batch_end")
+
+
+def writes_files(cb):
+    """Whether `cb` writes files in this ``fit`` (only rank 0 does under MPI)."""
+    return (cb.params or {}).get("writes_files", True)
+
+
+def reports_steps(cb):
+    """Whether `cb`'s batch hooks only report (see :attr:`Callback.runs_between_steps`)."""
+    return not getattr(cb, "runs_between_steps", True) and has_batch_hooks(cb)
+
+
 def host_every(cb):
     """`cb`'s declared :attr:`Callback.host_every`, resolved: ``"epoch"`` or an int."""
+    if not getattr(cb, "runs_between_steps", True):
+        return "epoch"  # reporting hooks: they run after compiled calls, never end one
     declared = getattr(cb, "host_every", None)
     if declared is None:
-        hooks = _overrides(cb, "on_batch_begin") or _overrides(cb, "on_batch_end")
-        return 1 if hooks else "epoch"
+        return 1 if has_batch_hooks(cb) else "epoch"
     if declared != "epoch" and (isinstance(declared, bool) or not isinstance(
             declared, numbers.Integral) or declared < 1):
         raise ValueError(f"{type(cb).__name__}.host_every must be None, 'epoch' or a positive "
@@ -102,11 +126,12 @@ def check_save_freq(save_freq):
 
 
 def save_file(network, path, include_optimizer=True, extra=None, version=None,
-              history=False):
+              history=False, writes=True):
     """Save `network` from a callback: the same position on every MPI rank, rank 0 writes.
 
     Every rank calls this at the same batch (callbacks run on every rank), so
     the epoch's pending values are summed over ranks before rank 0 writes them.
+    `writes` is False on the ranks that do not write (see :func:`writes_files`).
     Returns whether this process wrote the file.
     """
     cursor = getattr(network, "_cursor", None)
@@ -115,7 +140,7 @@ def save_file(network, path, include_optimizer=True, extra=None, version=None,
     if history:
         extra = {**(extra or {}), "history": _resume.history_rows(
             cursor.history if cursor is not None else None)}
-    if not getattr(network, "_writes_files", True):
+    if not writes:
         return False  # another MPI rank than 0: rank 0 writes the same state
     _modelfile._save(network, path, include_optimizer, cursor=position, extra=extra,
                      version=version)

@@ -25,11 +25,13 @@ class Configurable:
         """Rebuild an instance from :meth:`get_config`'s output."""
         return cls(**config)
 
-    def __eq__(self, other):
-        return type(self) is type(other) and self.get_config() == other.get_config()
+    # Compared and hashed by identity (object's): their config is mutable
+    # (``opt.learning_rate = 0.1``), and a hash must not change while an object
+    # is a dict key. :meth:`same_config` compares configurations.
 
-    def __hash__(self):
-        return hash((type(self), tuple(sorted(self.get_config().items(), key=str))))
+    def same_config(self, other):
+        """Whether `other` is of the same class with the same configuration."""
+        return type(self) is type(other) and self.get_config() == other.get_config()
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())

@@ -36,8 +36,9 @@ import sys
 import numpy
 
 from . import registry
+from .layers import check_param_spec
 from ._array_api import array_backend_name, device_of, resolve_backend, same_device, to_numpy
-from .testing import atol_for, available, network_kwargs, selected_backends
+from ._test_backends import atol_for, available, network_kwargs, selected_backends
 
 __all__ = ["ConformanceError", "check_activation", "check_initializer", "check_layer",
            "check_loss", "check_optimizer"]
@@ -648,6 +649,7 @@ def _init_params(layer, rng):
     """Host parameter values as the network draws them, plus noise (so nothing is trivial)."""
     host = []
     for spec in layer.parameter_specs():
+        spec = check_param_spec(spec, layer, 0)
         shape = tuple(spec.shape)
         fan_in = shape[0] if shape else 1
         fan_out = shape[1] if len(shape) > 1 else fan_in
@@ -693,11 +695,13 @@ def check_layer(layer, *, config=None, backends=None, input_size=5, batch=4, see
         ctx.fail(f"build(input_size) must return the output width, a positive int; got {width!r}.")
     specs = ctx.run("parameter_specs()", probe.parameter_specs)
     for s in specs:
-        if not (isinstance(getattr(s, "name", None), str) and isinstance(s.shape, tuple)
-                and all(isinstance(d, int) and d > 0 for d in s.shape)
-                and isinstance(s.initializer, registry.initializers.Initializer)):
+        try:
+            s = check_param_spec(s, probe, 0)
+        except (TypeError, ValueError) as exc:
             ctx.fail(f"parameter_specs() must list ParamSpec(name: str, shape: tuple of "
-                     f"positive ints, initializer: Initializer instance); got {s!r}.")
+                     f"positive ints, initializer: Initializer or registered name); {exc}")
+        if not all(d > 0 for d in s.shape):
+            ctx.fail(f"parameter_specs() must list positive shapes; got {s!r}.")
     params_h = _init_params(probe, numpy.random.default_rng(seed + 1))
     gh = rng.standard_normal((batch, width))
     ctx.where = " on numpy (reference)"

@@ -56,22 +56,24 @@ def snapshot(net):
 
 
 def finite(xp, theta, losses):
-    """Whether the weights and the recorded batch losses are all finite: one host sync."""
+    """Whether the weights and the recorded batch losses (a 1-d array or None) are all
+    finite: one host sync."""
     ok = xp.all(xp.isfinite(theta))
-    if losses:
-        ok = xp.logical_and(ok, xp.all(xp.isfinite(xp.stack(losses))))
+    if losses is not None:
+        ok = xp.logical_and(ok, xp.all(xp.isfinite(losses)))
     return bool(ok)
 
 
 def restore_last_finite(net, snap, X, Y, batch_size, shuffle, epoch, last_iteration,
-                        replay=True, want_loss=True):
+                        step=None, draw_noise=None):
     """Replay the epoch from `snap`, leave the last finite state in `net`, describe the failure.
 
-    Without `replay` (e.g. data-parallel training, whose steps a single rank
-    cannot redo alone) the state of the epoch's start is restored. The replay
-    runs the network's pure step, built as in training (`want_loss` as there),
-    so that a compiled backend repeats the same arithmetic.
+    `step` is the engine's pure step (the training step's arithmetic, on
+    copies). Without one (data-parallel training, whose steps a single rank
+    cannot redo alone) the state of the epoch's start is restored.
+    `draw_noise(rows)` draws a batch's randomness as training did (or None).
     """
+    replay = step is not None
     xp = net.xp
     net.rng.bit_generator.state = snap.rng_state
     theta, state = xp.asarray(snap.theta, copy=True), _copy_state(snap.state, xp)
@@ -82,12 +84,12 @@ def restore_last_finite(net, snap, X, Y, batch_size, shuffle, epoch, last_iterat
         perm = net.backend.asarray(net.rng.permutation(n))
         X, Y = xp.take(X, perm, axis=0), xp.take(Y, perm, axis=0)
     found = None
-    step = net._pure_step(want_loss) if n else None
     for s in range(0, n, batch_size):
         if it >= last_iteration:
             break
         xb, yb = X[s:min(s + batch_size, n), ...], Y[s:min(s + batch_size, n), ...]
-        new_theta, new_state, loss, _ = step(theta, state, xb, yb)
+        noise = draw_noise(xb.shape[0]) if draw_noise is not None else None
+        new_theta, new_state, loss, _ = step(theta, state, xb, yb, None, noise)
         if loss is not None and not bool(xp.isfinite(loss)):
             found = (it + 1, "loss")
             break
@@ -127,3 +129,13 @@ def report(net, div, action, history):
                                           "instead of raising.)")
     exc.epoch, exc.iteration, exc.history = div.epoch, div.iteration, history
     raise exc
+
+
+def report_full_batch(net, epoch, action):
+    """A full-batch optimizer (L-BFGS) left non-finite weights: raise or warn, per `action`."""
+    message = (f"Training diverged in epoch {epoch}: {type(net.optimizer).__name__} produced "
+               f"non-finite weights; the network keeps the weights of the epoch's start. "
+               f"Scale the inputs to unit variance, or raise alpha.")
+    if action == "raise":
+        raise TrainingDivergedError(message)
+    warnings.warn(message, RuntimeWarning, stacklevel=4)

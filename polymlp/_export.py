@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 
+from . import _modelfile  # the file format (serialization, which builds Networks, is above)
+
 FORMATS = ("npz", "onnx")
 
 
@@ -31,6 +33,4 @@ def export(network, path, format=None, **options):
     if options:
         raise TypeError(f"Options {sorted(options)} apply to format='onnx' only; the .npz "
                         f"export takes none.")
-    from . import _modelfile  # the file format (serialization, which builds Networks, is above)
-
     return _modelfile.export(network, path)

@@ -27,7 +27,7 @@ import zipfile
 # Files are a host format by definition: weights cross to NumPy at this edge.
 import numpy
 
-from . import _atomic, _resume, activations, initializers, layers, losses, optimizers, registry
+from . import _atomic, _kinds, _resume, registry
 from ._array_api import to_numpy
 from ._install import plugin_hint
 from .errors import ModelFileError
@@ -43,11 +43,7 @@ OPTIMIZER_FILE = "optimizer.npz"
 _MAX_CONFIG_BYTES = 64 * 2**20  # a config larger than this is not one polymlp wrote
 _NPY_OVERHEAD = 4096  # bytes per array for the .npy header and the zip entry, generously
 
-_KINDS = (("layers", layers.Layer), ("activations", activations.Activation),
-          ("losses", losses.Loss), ("optimizers", optimizers.Optimizer),
-          ("initializers", initializers.Initializer))
-_SINGULAR = {"layers": "layer", "activations": "activation", "losses": "loss",
-             "optimizers": "optimizer", "initializers": "initializer"}
+_SINGULAR = _kinds.SINGULAR
 
 log = logging.getLogger("polymlp")
 
@@ -125,12 +121,7 @@ def _check_path(path):
 
 
 def _named_weights(network):
-    host = to_numpy(network.theta)
-    weights = {}
-    for i, (layer, slots) in enumerate(zip(network.layers, network._layout)):
-        for spec, (offset, size, shape) in zip(layer.parameter_specs(), slots):
-            weights[f"layers.{i}.{spec.name}"] = host[offset:offset + size].reshape(shape)
-    return weights
+    return network.layout.named_host(to_numpy(network.theta))
 
 
 def _check_finite_weights(network, weights):
@@ -177,6 +168,7 @@ def _members(network, include_optimizer, cursor=None, extra=None, version=None):
             "name": str(network.name),
             "dtype": network.dtype_name,
             "seed": network.seed,
+            "alpha": network.alpha,
             "backend": network.backend.name,
             "device": None if network.device is None else str(network.device),
         },
@@ -203,7 +195,10 @@ def _members(network, include_optimizer, cursor=None, extra=None, version=None):
         if cursor is not None:
             config["training"]["cursor"] = {**cursor, "rng": _jsonable_rng_state(cursor["rng"])}
         if network.optimizer is not None:
-            scalars, arrays = _split_state(network.opt_state)
+            # Hyperparameters kept in the state (the learning rate) are in the config.
+            kept = network.optimizer.state_hyperparameters
+            scalars, arrays = _split_state({k: v for k, v in network.opt_state.items()
+                                            if k not in kept})
             opt_bytes = _npz_bytes(arrays)
             config["optimizer"] = {
                 **registry.to_config(network.optimizer),
@@ -231,10 +226,7 @@ def _polymlp_version():
 
 
 def _kind_of(obj):
-    for kind, base in _KINDS:
-        if isinstance(obj, base):
-            return kind
-    return None
+    return None if isinstance(obj, type) else _kinds.kind_of(obj)
 
 
 def _components(obj, seen):
@@ -292,8 +284,8 @@ def _split_state(state, prefix=""):
             arrays.update(a)
         elif isinstance(value, (bool, int, float)) or value is None:
             scalars[name] = value
-        elif isinstance(value, numpy.generic):
-            scalars[name] = value.item()
+        elif isinstance(value, numpy.generic) or getattr(value, "ndim", None) == 0:
+            scalars[name] = to_numpy(value).item()  # a step counter: a JSON number
         else:
             arrays[name] = numpy.asarray(to_numpy(value))
     return scalars, arrays
@@ -660,8 +652,12 @@ def _rebuild_state(fresh, scalars, arrays, net, path, prefix=""):
         name = f"{prefix}{key}"
         if isinstance(template, dict):
             out[key] = _rebuild_state(template, scalars, arrays, net, path, prefix=f"{name}.")
+        elif not prefix and key in net.optimizer.state_hyperparameters:
+            out[key] = template  # from the optimizer's config, saved with it
         elif name in scalars:
             out[key] = scalars[name]
+            if hasattr(template, "shape"):  # a 0-d array in the state, a number in the file
+                out[key] = net.backend.asarray(scalars[name], dtype=template.dtype)
         elif name in arrays:
             arr = arrays[name]
             shape = tuple(getattr(template, "shape", arr.shape))

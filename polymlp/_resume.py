@@ -65,16 +65,27 @@ def capture(cursor, xp, collective=False):
                             for v in values] for k, values in pending.items()}}
 
 
+def _is_nan(v):
+    return isinstance(v, float) and math.isnan(v)
+
+
 def _host(values, xp, dp=None):
-    """Floats from device 0-d arrays (NaN placeholders kept), in one transfer."""
-    arrays = [v for v in values if not (isinstance(v, float) and math.isnan(v))]
+    """Floats from device arrays (0-d values of single steps, 1-d stacks of compiled
+    chunks) and NaN placeholders (kept), in one transfer."""
+    arrays = [xp.reshape(v, (-1,)) for v in values if not _is_nan(v)]
     if not arrays:
         return [math.nan if isinstance(v, float) else v for v in values]
-    stacked = xp.stack(arrays)
+    flat = xp.concat(arrays)
     if dp is not None:
-        stacked = dp.allreduce(stacked)
-    host = iter(to_numpy(stacked).tolist())
-    return [math.nan if isinstance(v, float) and math.isnan(v) else next(host) for v in values]
+        flat = dp.allreduce(flat)
+    host = iter(to_numpy(flat).tolist())
+    out = []
+    for v in values:
+        if _is_nan(v):
+            out.append(math.nan)
+        else:
+            out.extend(next(host) for _ in range(1 if v.ndim == 0 else v.shape[0]))
+    return out
 
 
 def history_rows(history):

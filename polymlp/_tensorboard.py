@@ -13,6 +13,8 @@ import math
 import numbers
 import os
 
+from ._callback import writes_files
+
 _FILE_NUMBERS = itertools.count()
 
 
@@ -80,7 +82,7 @@ class TensorBoardLogger:
 
     def on_train_begin(self, logs=None):
         # Under MPI, only rank 0 writes files (the same rule as ModelCheckpoint).
-        if self.writer is None and getattr(self.network, "_writes_files", True):
+        if self.writer is None and writes_files(self):
             # One event file per fit(); the suffix keeps two fits started within the same
             # second (tensorboardX names files by the second) from overwriting each other.
             suffix = f".polymlp.{os.getpid()}.{next(_FILE_NUMBERS):06d}"

@@ -5,7 +5,10 @@ The general checks live in the public :mod:`polymlp.checks` (plugin authors
 use them too); the ones below are about polymlp's own arguments.
 """
 
+import math
 import numbers
+
+import numpy
 
 from .checks import (boolean, choice, finite_float, non_negative_float,  # noqa: F401
                      positive_float, positive_int, unit_interval)
@@ -50,3 +53,14 @@ def dtype_name(value):
     if name not in ("float32", "float64"):
         raise ValueError(f"`dtype` must be 'float32' or 'float64'; got {value!r}.")
     return name
+
+
+def alpha(value):
+    """`alpha` (the L2 penalty strength): a finite number >= 0, as a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, numpy.number)):
+        raise TypeError(f"`alpha` must be a number >= 0 (the L2 penalty); got {value!r} of "
+                        f"type {type(value).__name__}. Pass e.g. alpha=1e-4, or 0 for none.")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"`alpha` must be a finite number >= 0 (the L2 penalty); got "
+                         f"{value!r}. Pass e.g. alpha=1e-4, or 0 for none.")
+    return float(value)

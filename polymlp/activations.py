@@ -6,7 +6,7 @@ implements ``backward``, the vector-Jacobian product.  All math goes
 through the namespace ``xp`` handed in by the caller.
 """
 
-from . import _validate
+from . import _kinds, _validate
 from ._config import Configurable
 
 
@@ -29,6 +29,14 @@ class Activation(Configurable):
 
     def __call__(self, z, /, *, xp):
         return self.forward(z, xp=xp)
+
+    #: Optional in-place kernels (see :mod:`polymlp._kernels`), used on writable
+    #: backends: ``forward_inplace(z, /, *, xp) -> a`` may overwrite `z` with
+    #: ``a``, and ``backward_inplace(z, a, grad, /, *, xp)`` may overwrite `grad`.
+    #: Offer them only when ``backward(a, a, grad)`` equals ``backward(z, a, grad)``
+    #: (the caller may keep ``a`` in place of the overwritten ``z``). ``None``: not offered.
+    forward_inplace = None
+    backward_inplace = None
 
 
 class ElementwiseActivation(Activation):
@@ -65,6 +73,12 @@ class Identity(ElementwiseActivation):
         return xp.ones_like(z)
 
     def backward(self, z, a, grad, /, *, xp):
+        return grad
+
+    def forward_inplace(self, z, /, *, xp):
+        return z
+
+    def backward_inplace(self, z, a, grad, /, *, xp):
         return grad
 
     def to_onnx(self, builder, input_name):
@@ -107,6 +121,13 @@ class ReLU(ElementwiseActivation):
 
     def backward(self, z, a, grad, /, *, xp):
         return xp.where(z > 0, grad, 0.0)
+
+    def forward_inplace(self, z, /, *, xp):
+        return xp.maximum(z, 0, out=z)  # z now holds a; a > 0 exactly where z > 0
+
+    def backward_inplace(self, z, a, grad, /, *, xp):
+        grad *= a > 0
+        return grad
 
     def to_onnx(self, builder, input_name):
         """ONNX mapping (see :mod:`polymlp.onnx`): ``Relu``."""
@@ -189,3 +210,4 @@ def log_softmax(z, /, *, xp):
 
 
 BUILTINS = {cls.name: cls for cls in (Identity, Sigmoid, ReLU, LeakyReLU, Tanh, Softmax)}
+_kinds.declare("activations", Activation, BUILTINS)

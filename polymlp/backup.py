@@ -24,7 +24,7 @@ import logging
 import os
 
 from . import _atomic, _modelfile, registry
-from ._callback import Callback, check_save_freq, save_file
+from ._callback import Callback, check_save_freq, save_file, writes_files
 from .errors import ModelFileError
 
 log = logging.getLogger("polymlp")
@@ -108,7 +108,7 @@ class BackupAndRestore(Callback):
         self.restored = False
         if os.path.exists(self.path):
             self._restore()
-        if getattr(net, "_writes_files", True):
+        if writes_files(self):
             _atomic.clean_stale(self.path)  # what saves killed in earlier runs left behind
 
     def on_batch_end(self, iteration, logs=None):
@@ -120,7 +120,7 @@ class BackupAndRestore(Callback):
             self._backup()
 
     def on_train_end(self, logs=None):
-        if self.delete_checkpoint and getattr(self.network, "_writes_files", True):
+        if self.delete_checkpoint and writes_files(self):
             try:
                 os.unlink(self.path)
             except FileNotFoundError:
@@ -135,7 +135,7 @@ class BackupAndRestore(Callback):
 
     def _backup(self):
         save_file(self.network, self.path, True, extra={"backup": self._signature},
-                  version=_modelfile.FORMAT_VERSION, history=True)
+                  version=_modelfile.FORMAT_VERSION, history=True, writes=writes_files(self))
 
     def _restore(self):
         net = self.network

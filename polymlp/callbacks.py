@@ -40,10 +40,13 @@ will never be logged.
 Per-batch hooks cost nothing unless a callback overrides them.  A callback
 declares how often it needs host code with ``host_every`` (``"epoch"``, or
 every ``N`` iterations; by default every batch when it overrides a batch
-hook): a training loop that runs many steps in one compiled call ends a call
-at those iterations only, and the batch hooks run there
-(:class:`ModelCheckpoint` and :class:`BackupAndRestore` with
-``save_freq=N`` declare ``host_every = N``).
+hook): where the backend compiles (JAX), ``fit`` runs many steps in one
+compiled call and ends a call at those iterations only (:class:`ModelCheckpoint`
+and :class:`BackupAndRestore` with ``save_freq=N`` and :class:`TensorBoard` with
+``update_freq=N`` declare ``host_every = N``).  Batch hooks are then called for
+every step, in order; those of the steps inside a compiled call run after it.
+A callback whose batch hooks only report sets ``runs_between_steps = False``
+(as :class:`ProgressBar` does): it never ends a compiled call.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ import sys
 import time
 
 from . import _atomic, _callback, _validate
-from ._callback import Callback, host_every_all
+from ._callback import Callback, host_every_all, reports_steps, writes_files
 from ._tensorboard import TensorBoardLogger as _TensorBoardLogger
 from .backup import BackupAndRestore
 
@@ -80,7 +83,10 @@ class CallbackList:
         #: Iterations between the boundaries where some callback needs the host
         #: ("epoch": none inside epochs); see Callback.host_every.
         self.host_every = host_every_all(self.callbacks)
-        self.batch_hooks = self.host_every != "epoch"
+        #: Whether batch hooks run (for every step; after a compiled chunk for the steps
+        #: inside it): some callback needs the host inside epochs, or reports steps.
+        self.batch_hooks = self.host_every != "epoch" or any(map(reports_steps,
+                                                                 self.callbacks))
         # Periods (in iterations) at which a callback asked for the batch loss.
         self.batch_loss_every = sorted({cb.batch_loss_every for cb in self.callbacks
                                         if getattr(cb, "batch_loss_every", None)})
@@ -432,7 +438,7 @@ class ModelCheckpoint(Callback):
     def on_train_begin(self, logs=None):
         self._monitor.reset()
         regex = _template_regex(self.filepath)
-        if getattr(self.network, "_writes_files", True):  # left by saves killed earlier
+        if writes_files(self):  # left by saves killed earlier
             _atomic.clean_stale(self.filepath, regex)
 
     def on_batch_end(self, iteration, logs=None):
@@ -457,7 +463,8 @@ class ModelCheckpoint(Callback):
         self._save(path, f"after epoch {epoch + 1}")
 
     def _save(self, path, when):
-        if not _callback.save_file(self.network, path, self.include_optimizer):
+        if not _callback.save_file(self.network, path, self.include_optimizer,
+                                   writes=writes_files(self)):
             return  # another MPI rank than 0: rank 0 writes the same weights
         self.saved.append(path)
         log.info("ModelCheckpoint: saved %s %s.", path, when)
@@ -516,6 +523,10 @@ _SCHEDULES = ("step", "exponential", "cosine")
 
 class LearningRateScheduler(Callback):
     """Set the optimizer's ``learning_rate`` at the start of every epoch.
+
+    The rate is written into the optimizer's state (a 0-d array, see
+    :mod:`polymlp.optimizers`) as well as its ``learning_rate`` attribute, so
+    a compiled training step (JAX) is not recompiled when it changes.
 
     Parameters
     ----------
@@ -601,8 +612,10 @@ class LearningRateScheduler(Callback):
                 or lr < 0:
             raise ValueError(f"The learning-rate schedule {self.schedule!r} returned {lr!r} "
                              f"for epoch {epoch}; it must return a finite number >= 0.")
-        # Optimizers read `learning_rate` at every update, so the new rate applies now.
+        # The attribute is what callbacks read; the state is what the step reads.
         opt.learning_rate = float(lr)
+        net = self.network
+        net.opt_state = opt.sync_state(net.opt_state, xp=net.xp)
         log.debug("LearningRateScheduler: epoch %d learning_rate %g", epoch + 1, lr)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -627,7 +640,9 @@ class ProgressBar(Callback):
     """Progress of ``fit``: a tqdm bar per epoch, or one line per epoch.
 
     ``fit(verbose=1)`` adds ``ProgressBar("bar")``, ``verbose=2`` adds
-    ``ProgressBar("lines")``. The bar uses ``tqdm.auto`` (it renders in
+    ``ProgressBar("lines")``. Its batch hooks only report
+    (``runs_between_steps = False``), so compiled chunks of steps (JAX) keep running: the bar then
+    advances a chunk at a time. The bar uses ``tqdm.auto`` (it renders in
     notebooks too) and falls back to lines when tqdm is not installed
     (``pip install 'polymlp[progress]'``). Loss and metrics appear when each
     epoch ends: reading them mid-epoch would synchronise the device.
@@ -640,6 +655,8 @@ class ProgressBar(Callback):
     label : str, optional
         Prefix of each bar or line (default: the network's name).
     """
+
+    runs_between_steps = False  # reports only: its hooks may run after a compiled chunk
 
     def __init__(self, mode="bar", stream=None, label=None):
         _validate.choice("mode", mode, ("bar", "lines"))

@@ -11,7 +11,7 @@ import math
 # moved to the backend by the network), so NumPy is the right tool here.
 import numpy
 
-from . import _validate
+from . import _kinds, _validate
 from ._config import Configurable
 
 
@@ -87,3 +87,4 @@ class HeNormal(Initializer):
 
 BUILTINS = {cls.name: cls for cls in (Zeros, Constant, GlorotUniform, GlorotNormal,
                                       HeUniform, HeNormal)}
+_kinds.declare("initializers", Initializer, BUILTINS)

@@ -7,19 +7,77 @@ gradients.  The network owns the parameter values (views of one flat
 vector) and hands them in as a tuple, in the order of the specs.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from . import _validate
+from . import _kinds, _validate, registry
 from ._config import Configurable
+from ._kernels import kernel
 
 
 @dataclass(frozen=True)
 class ParamSpec:
-    """One trainable parameter of a layer."""
+    """One trainable parameter of a layer.
+
+    Parameters
+    ----------
+    name : str
+        The parameter's name within its layer (``"W"``); saved files call it
+        ``layers.<i>.<name>``.
+    shape : tuple of int
+    initializer : Initializer, str or dict
+        An instance, a registered initializer name (``"he_uniform"``) or a
+        ``{"name": ..., "config": ...}`` dict; checked when the layer is stacked.
+    regularized : bool, optional
+        Whether the network's L2 penalty (``Network(alpha=...)``) applies to it;
+        None (the default) means "when it is a matrix" (weights yes, biases and
+        per-feature gains no).
+    """
 
     name: str
     shape: tuple
-    initializer: object  # an Initializer instance
+    initializer: object
+    regularized: object = None
+
+    @property
+    def penalized(self):
+        """Whether the L2 penalty applies (`regularized`, or a shape of 2+ axes)."""
+        return len(self.shape) >= 2 if self.regularized is None else bool(self.regularized)
+
+
+def check_param_spec(spec, layer, index):
+    """`spec` with its initializer resolved; a clear error for anything invalid.
+
+    Called for every parameter when a layer is stacked, so a bad spec fails
+    at ``stack()``/``output()`` and names the layer, the parameter and the fix.
+    """
+    where = f"layer {index} ({type(layer).__name__})"
+    if not isinstance(spec, ParamSpec):
+        raise TypeError(f"{where}.parameter_specs() must return ParamSpec objects; got "
+                        f"{spec!r} of type {type(spec).__name__}. Return "
+                        f"[pm.ParamSpec(name, shape, initializer), ...].")
+    if not isinstance(spec.name, str) or not spec.name.isidentifier():
+        raise ValueError(f"{where}: ParamSpec `name` must be an identifier such as 'W'; got "
+                         f"{spec.name!r}.")
+    shape = spec.shape
+    if not (isinstance(shape, (tuple, list)) and all(
+            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
+        raise ValueError(f"{where}: ParamSpec {spec.name!r} `shape` must be a tuple of "
+                         f"non-negative ints; got {shape!r}. Build it from input_size and "
+                         f"your layer's settings, e.g. (self.input_size, self.units).")
+    init = spec.initializer
+    base = _kinds.base("initializers")
+    if not isinstance(init, base):
+        try:
+            init = registry.get_initializer(init)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"{where}: ParamSpec {spec.name!r} has initializer {init!r}, which is not "
+                f"an initializer. Allowed: an Initializer instance, a registered name (one "
+                f"of {', '.join(registry.names('initializers'))}) or a "
+                f"{{'name': ..., 'config': ...}} dict. ({exc})") from exc
+    if init is spec.initializer and tuple(shape) == shape:
+        return spec
+    return replace(spec, shape=tuple(shape), initializer=init)
 
 
 class Layer(Configurable):
@@ -63,6 +121,21 @@ class Layer(Configurable):
     def output_size(self):
         return getattr(self, "_output_size", None)
 
+    #: Optional in-place kernels (see :mod:`polymlp._kernels`), used on writable
+    #: backends only: ``forward_inplace`` takes the arguments of :meth:`forward`
+    #: and ``backward_inplace(params, cache, grad, grads, /, *, xp, ops,
+    #: need_input_grad, is_delta, owned)`` writes the parameter gradients into
+    #: the views `grads` and returns the input gradient. ``None``: not offered.
+    forward_inplace = None
+    backward_inplace = None
+
+    #: Optional, for layers that are random in training (dropout):
+    #: ``draw_noise(rng, rows) -> host array or None`` draws one training batch's
+    #: randomness from the network's ``numpy.random.Generator``, and the engine
+    #: passes it (on the backend) to ``forward(..., noise=...)``. Drawn on the host,
+    #: it is the same on every backend, and a compiled step takes it as data.
+    draw_noise = None
+
 
 class Dense(Layer):
     """Fully connected layer ``activation(x @ W + b)`` with ``W`` of shape ``(inputs, units)``.
@@ -84,8 +157,6 @@ class Dense(Layer):
 
     def __init__(self, units, activation=None, *, kernel_initializer=None,
                  bias_initializer=None):
-        from . import registry
-
         self.units = _validate.positive_int("units", units)
         self.activation = registry.get_activation(activation)
         self.kernel_initializer = registry.get_initializer(
@@ -96,8 +167,7 @@ class Dense(Layer):
             else _default_bias_initializer(self.activation))
 
     def get_config(self):
-        from .registry import to_config
-
+        to_config = registry.to_config
         return {"units": self.units, "activation": to_config(self.activation),
                 "kernel_initializer": to_config(self.kernel_initializer),
                 "bias_initializer": to_config(self.bias_initializer)}
@@ -108,8 +178,9 @@ class Dense(Layer):
         return self.units
 
     def parameter_specs(self):
-        return [ParamSpec("W", (self.input_size, self.units), self.kernel_initializer),
-                ParamSpec("b", (self.units,), self.bias_initializer)]
+        return [ParamSpec("W", (self.input_size, self.units), self.kernel_initializer,
+                          regularized=True),
+                ParamSpec("b", (self.units,), self.bias_initializer, regularized=False)]
 
     def forward(self, params, x, /, *, xp, training=False, rng=None):
         W, b = params
@@ -130,6 +201,53 @@ class Dense(Layer):
         grad_b = xp.sum(delta, axis=0)
         grad_in = delta @ W.T if need_input_grad else None
         return grad_in, (grad_W, grad_b)
+
+    # --- in-place kernels (writable backends; the same numbers as the methods above) ---
+
+    def linear_inplace(self, params, x, /, *, xp):
+        """The pre-activations ``x @ W + b``, with the bias added in place."""
+        W, b = params
+        z = x @ W
+        z += b
+        return z
+
+    @property
+    def activation(self):
+        return self._activation
+
+    @activation.setter
+    def activation(self, activation):
+        # The activation's in-place kernels, looked up once per activation (per step
+        # lookups would cost more than some small layers' math).
+        self._activation = activation
+        self._act_forward_inplace = kernel(activation, "forward_inplace")
+        self._act_backward_inplace = kernel(activation, "backward_inplace")
+
+    def forward_inplace(self, params, x, /, *, xp, training=False, rng=None):
+        W, b = params
+        z = x @ W  # linear_inplace, inlined: this runs per layer per step
+        z += b
+        act = self._act_forward_inplace
+        if act is None:
+            a = self.activation.forward(z, xp=xp)
+            return a, (x, z, a)
+        a = act(z, xp=xp)
+        return a, (x, a, a)  # z may be gone: the activation's kernel allows a in its place
+
+    def backward_inplace(self, params, cache, grad, grads, /, *, xp, ops, need_input_grad=True,
+                         is_delta=False, owned=True):
+        """:meth:`backward` (or :meth:`backward_delta` when `is_delta`) writing ``dW``
+        and ``db`` into the views `grads`; `grad` may be overwritten when `owned`."""
+        x, z, a = cache
+        if is_delta:
+            delta = grad
+        else:
+            act = self._act_backward_inplace if owned else None
+            delta = (act(z, a, grad, xp=xp) if act is not None
+                     else self.activation.backward(z, a, grad, xp=xp))
+        xp.matmul(x.T, delta, out=grads[0])
+        ops.sum(delta, axis=0, out=grads[1])
+        return delta @ params[0].T if need_input_grad else None
 
     def __repr__(self):
         return (f"Dense(units={self.units}, activation={self.activation.name!r}"
@@ -160,3 +278,4 @@ def _default_bias_initializer(activation):
 
 
 BUILTINS = {cls.name: cls for cls in (Dense,)}
+_kinds.declare("layers", Layer, BUILTINS)

@@ -7,6 +7,7 @@ override ``output_value`` and ``output_delta``, which receive the
 pre-activations ``z`` as well.
 """
 
+from . import _kinds
 from ._config import Configurable
 from .activations import Sigmoid, Softmax, log_softmax
 
@@ -59,6 +60,14 @@ class Loss(Configurable):
         """Gradient of the mean loss with respect to the output pre-activations `z`."""
         return activation.backward(z, y_hat, self.gradient(y_hat, y, xp=xp), xp=xp)
 
+    #: Optional in-place kernel (see :mod:`polymlp._kernels`), for the output
+    #: activations listed in :attr:`inplace_activations`:
+    #: ``output_inplace(z, y, activation, /, *, xp, ops, want_loss) -> (loss, y_hat,
+    #: delta)`` overwrites `z`; `loss` is None unless `want_loss`, and `y_hat`
+    #: too (it is then not needed). ``None``: not offered.
+    output_inplace = None
+    inplace_activations = ()
+
 
 class CrossEntropy(Loss):
     """Categorical cross-entropy ``-sum(y * log(y_hat))``, mean over the batch.
@@ -86,6 +95,28 @@ class CrossEntropy(Loss):
         if isinstance(activation, Softmax):
             return (y_hat - y) / y.shape[0]
         return super().output_delta(z, y_hat, y, activation, xp=xp)
+
+    inplace_activations = (Softmax,)
+
+    def output_inplace(self, z, y, activation, /, *, xp, ops, want_loss=True):
+        """Softmax and cross-entropy from the logits `z`, in place: the operations of
+        ``Softmax.forward``, :meth:`output_value` and :meth:`output_delta`, in order."""
+        n = y.shape[0]
+        z -= ops.max(z, axis=-1, keepdims=True)  # the shifted logits of log_softmax
+        if want_loss:
+            e = xp.exp(z)
+            s = ops.sum(e, axis=-1, keepdims=True)
+            loss = -xp.sum(y * (z - xp.log(s))) / n
+            e /= s
+            delta = e - y
+        else:  # nothing else needs the probabilities: reuse z's memory throughout
+            loss = None
+            e = xp.exp(z, out=z)
+            e /= ops.sum(e, axis=-1, keepdims=True)
+            e -= y
+            delta, e = e, None
+        delta /= n  # the fused gradient (y_hat - y) / n
+        return loss, e, delta
 
 
 class BinaryCrossEntropy(Loss):
@@ -141,3 +172,4 @@ class MeanAbsoluteError(Loss):
 
 BUILTINS = {cls.name: cls for cls in (CrossEntropy, BinaryCrossEntropy, MeanSquaredError,
                                       MeanAbsoluteError)}
+_kinds.declare("losses", Loss, BUILTINS)

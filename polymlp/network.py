@@ -1,26 +1,30 @@
-"""The network: a stack of layers trained by backpropagation.
+"""The network: a stack of layers trained by backpropagation (the public facade).
 
-All parameters live in one flat vector on the backend; each layer sees its
-weights as reshaped slices of it (views on NumPy), so an optimizer step is
-one pass over one array whatever the depth.  The forward pass caches each
-layer's input, pre-activations and activations; the backward pass runs the
-delta recurrence from the loss's gradient at the output pre-activations.
+:class:`Network` builds the stack, holds the parameters and the optimizer
+state, and answers inference, weights, ``to``, ``collapse`` and summaries.
+The parts behind it:
+
+- :mod:`polymlp._layout`: where each parameter lives in the one flat vector;
+- :mod:`polymlp._engine`: forward, gradient and the one training step;
+- :mod:`polymlp._loop`: the epochs of ``fit`` (recording, callbacks, divergence);
+- :mod:`polymlp._metrics`: accuracy and R^2.
 """
 
 from __future__ import annotations
 
-import math
-from math import nan
-
-from . import _divergence, _fastpath, _resume, _summary, _validate, data, registry
+from . import _divergence, _export, _modelfile, _summary, _validate, _weights, data, registry
 from . import callbacks as _callbacks
 from . import distributed as _distributed
 from ._array_api import resolve_backend, to_numpy
+from ._engine import Engine
+from ._layout import ParamLayout
+from ._loop import EVAL_CHUNK, FitSettings, Trainer
+from . import _metrics
+from ._metrics import r2_score  # noqa: F401 - part of this module's API
 from .errors import NotBuiltError
-from .history import History
+from .layers import Dense
 
 _RECORD = ("iteration", "epoch", None)
-_EVAL_CHUNK = 8192  # rows per forward pass when predicting (bounds activation memory)
 
 
 class Network:
@@ -41,6 +45,12 @@ class Network:
     seed : int, optional
         Seeds the host ``numpy.random.Generator`` behind every random draw
         (initial weights, shuffling), so a seed gives the same run on every backend.
+    alpha : float, default 0.0
+        L2 penalty (weight decay) on the parameters whose ``ParamSpec`` is
+        regularized (``Dense.W``, not ``Dense.b``), as scikit-learn's MLP: the
+        objective of a batch of ``n`` rows is its mean loss plus
+        ``0.5 * alpha * sum(W ** 2) / n``. Part of every reported loss
+        (training history, :meth:`loss`, :meth:`evaluate`, :meth:`gradients`).
 
     Examples
     --------
@@ -52,7 +62,7 @@ class Network:
     """
 
     def __init__(self, input_size, *, name=None, backend="numpy", device=None,
-                 dtype="float32", seed=None):
+                 dtype="float32", seed=None, alpha=0.0):
         self.input_size = _validate.positive_int("input_size", input_size)
         if name is not None and not isinstance(name, str):
             raise TypeError(f"`name` must be a string or None; got {name!r} of type "
@@ -65,19 +75,22 @@ class Network:
         self.dtype = self.backend.dtype(dtype)
         self.seed = seed
         self.rng = data.host_rng(seed)
+        self.alpha = alpha
         self.layers = []
         self.loss_fn = None
         self.optimizer = None
         self.opt_state = None
         self.theta = None
-        self._layout = []  # per layer: [(offset, size, shape), ...]
+        #: Where each parameter lives in :attr:`theta` (a :class:`~polymlp._layout.ParamLayout`).
+        self.layout = ParamLayout([])
+        #: Forward, gradient and training step (an :class:`~polymlp._engine.Engine`), once built.
+        self.engine = None
         self.iterations = 0
         self.epochs_done = 0
         self.stop_training = False  # set by a callback to end fit() early
         #: Optional ``callable(flat_grad) -> flat_grad`` applied to every training
         #: gradient before the optimizer update (e.g. gradient clipping).
         self.grad_hook = None
-        self._compiled = {}  # the pure training step, by (want_loss, optimizer, grad_hook)
         self._cursor = None  # fit's position inside the current epoch (see polymlp._resume)
         self._resume = None  # a position to continue from, set by load or BackupAndRestore
 
@@ -86,6 +99,17 @@ class Network:
     @property
     def xp(self):
         return self.backend.xp
+
+    @property
+    def alpha(self):
+        """L2 penalty strength (see the class docstring); settable between fits."""
+        return self._alpha
+
+    @alpha.setter
+    def alpha(self, value):
+        self._alpha = _validate.alpha(value)
+        if getattr(self, "engine", None) is not None:
+            self.engine.alpha = self._alpha  # the engine's objective (steps are keyed on it)
 
     @property
     def device(self):
@@ -110,6 +134,8 @@ class Network:
         width = self.layers[-1].output_size if self.layers else self.input_size
         out = layer.build(width)
         layer._output_size = out
+        # Checks the new layer's parameter specs now, naming it (see ParamSpec).
+        self.layout = ParamLayout(self.layers + [layer])
         self.layers.append(layer)
         return self
 
@@ -120,24 +146,13 @@ class Network:
         loss_fn = registry.get_loss(loss)
         self.stack(layer)
         self.loss_fn = loss_fn
-        self._init_parameters()
+        self.theta = self.backend.asarray(self.layout.initial_host(self.rng, self.dtype_name))
+        self.engine = self._make_engine()
         return self
 
-    def _init_parameters(self):
-        host, offset = [], 0
-        self._layout = []
-        for layer in self.layers:
-            slots = []
-            for spec in layer.parameter_specs():
-                fan_in = spec.shape[0] if spec.shape else 1
-                fan_out = spec.shape[1] if len(spec.shape) > 1 else spec.shape[0] if spec.shape else 1
-                host.append(spec.initializer(spec.shape, rng=self.rng, fan_in=fan_in,
-                                             fan_out=fan_out))
-                size = math.prod(spec.shape)
-                slots.append((offset, size, tuple(spec.shape)))
-                offset += size
-            self._layout.append(slots)
-        self.theta = self.backend.asarray(data.flat_host(host, self.dtype_name))
+    def _make_engine(self):
+        return Engine(self.layers, self.loss_fn, self.layout, self.backend, alpha=self._alpha,
+                      dtype_name=self.dtype_name)
 
     def _require_built(self, what):
         if not self.built:
@@ -146,7 +161,7 @@ class Network:
 
     @property
     def n_parameters(self):
-        return sum(size for slots in self._layout for _, size, _ in slots)
+        return self.layout.size
 
     @property
     def output_size(self):
@@ -161,109 +176,12 @@ class Network:
         """``"accuracy"`` for classifiers, ``"r2"`` for regressors."""
         return "accuracy" if self.classification else "r2"
 
-    # --- the math ------------------------------------------------------------------
-
-    def _unpack(self, theta):
-        """Per-layer tuples of parameter arrays: reshaped slices of the flat vector."""
-        xp = self.xp
-        return [tuple(xp.reshape(theta[o:o + s], shape) for o, s, shape in slots)
-                for slots in self._layout]
-
-    def _forward(self, params, x, training=False):
-        caches = []
-        for layer, p in zip(self.layers, params):
-            x, cache = layer.forward(p, x, xp=self.xp, training=training, rng=self.rng)
-            caches.append(cache)
-        return x, caches
-
-    def _infer(self, params, x):
-        """Forward pass for evaluation: the output and caches (only the last one is
-        needed, by :meth:`_output_terms`); in place where the backend allows it."""
-        if self.backend.writable:
-            return _fastpath.infer(self, params, x)
-        return self._forward(params, x)
-
-    def _output_terms(self, out, caches, y, want_loss):
-        """Loss (or None) and ``dL/d(output)`` or ``dL/dz`` of the output layer."""
-        xp, last, loss = self.xp, self.layers[-1], self.loss_fn
-        fused = hasattr(last, "backward_delta") and hasattr(last, "activation")
-        if fused:
-            z = caches[-1][1]
-            value = loss.output_value(z, out, y, last.activation, xp=xp) if want_loss else None
-            return value, loss.output_delta(z, out, y, last.activation, xp=xp), True
-        value = loss.value(out, y, xp=xp) if want_loss else None
-        return value, loss.gradient(out, y, xp=xp), False
-
-    def _grad(self, theta, x, y, want_loss=False, training=True):
-        """Flat gradient of the mean batch loss; also the loss and output when asked."""
-        xp = self.xp
-        params = self._unpack(theta)
-        out, caches = self._forward(params, x, training=training)
-        value, grad, fused = self._output_terms(out, caches, y, want_loss)
-        grads = [None] * len(self.layers)
-        for i in range(len(self.layers) - 1, -1, -1):
-            layer = self.layers[i]
-            need = i > 0  # nobody needs the gradient with respect to the inputs
-            if fused and i == len(self.layers) - 1:
-                grad, grads[i] = layer.backward_delta(params[i], caches[i], grad, xp=xp,
-                                                      need_input_grad=need)
-            else:
-                grad, grads[i] = layer.backward(params[i], caches[i], grad, xp=xp,
-                                                need_input_grad=need)
-        flat = [xp.reshape(g, (-1,)) for gs in grads for g in gs]
-        flat_grad = xp.concat(flat) if flat else xp.zeros_like(theta)
-        return flat_grad, value, out
-
-    def _metric(self, out, y, y_var=None):
-        """Batch accuracy (classifiers) or R^2 (regressors) as a 0-d array.
-
-        With `y_var`, the per-output variance of the whole training set, a
-        regressor's batch score is ``1 - MSE(batch) / y_var``: its size-weighted
-        mean over an epoch is that epoch's R^2, even for batches of one row.
-        """
-        xp = self.xp
-        if self.classification:
-            if out.shape[1] == 1:  # one sigmoid unit: threshold at 0.5
-                hits = (out > 0.5) == (y > 0.5)
-            else:
-                hits = xp.argmax(out, axis=1) == xp.argmax(y, axis=1)
-            return xp.mean(xp.astype(hits, out.dtype))
-        return r2_score(out, y, xp=xp, y_var=y_var)
-
-    def _predict_raw(self, x):
-        outs = []
-        params = self._unpack(self.theta)
-        n = x.shape[0]
-        for s in range(0, n, _EVAL_CHUNK):
-            out, _ = self._infer(params, x if n <= _EVAL_CHUNK else
-                                 x[s:min(s + _EVAL_CHUNK, n), ...])
-            outs.append(out)
-        return outs[0] if len(outs) == 1 else self.xp.concat(outs, axis=0)
-
-    def _eval(self, x, y):
-        """Loss and metric (0-d arrays) over a whole set, in chunks."""
-        xp = self.xp
-        params = self._unpack(self.theta)
-        n = x.shape[0]
-        if n <= _EVAL_CHUNK:
-            out, caches = self._infer(params, x)
-            loss, _, _ = self._output_terms(out, caches, y, True)
-            return loss, self._metric(out, y)
-        total_loss, outs = 0.0, []
-        for s in range(0, n, _EVAL_CHUNK):
-            e = min(s + _EVAL_CHUNK, n)  # the standard leaves out-of-bounds stops undefined
-            xb, yb = x[s:e, ...], y[s:e, ...]
-            out, caches = self._infer(params, xb)
-            loss, _, _ = self._output_terms(out, caches, yb, True)
-            total_loss = total_loss + loss * xb.shape[0]
-            outs.append(out)
-        return total_loss / n, self._metric(xp.concat(outs, axis=0), y)
-
     # --- training ------------------------------------------------------------------
 
     def fit(self, x, y, *, epochs=10, batch_size=32, optimizer=None, validation_data=None,
             shuffle=True, record="iteration", validation_freq=None, verbose=0,
-            distributed=False, callbacks=None, on_divergence="raise"):
+            distributed=False, callbacks=None, on_divergence="raise", steps_per_execution=None,
+            sample_weight=None):
         """Train by minibatch backpropagation; calling again continues training.
 
         Parameters
@@ -301,6 +219,17 @@ class Network:
             weights and :class:`TrainingDivergedError` is raised naming the
             epoch and iteration, or a ``RuntimeWarning`` is issued and
             training stops.
+        steps_per_execution : int, optional
+            Where the backend compiles (JAX): at most this many steps per compiled
+            call (``None``: up to the next validation point or the epoch's end).
+            Chunks also end where callbacks need the host (``host_every``, see
+            :mod:`polymlp.callbacks`); ``grad_hook`` runs step by step; see CONTRIBUTING.
+        sample_weight : array of shape (n,), optional
+            Non-negative weight of each row: a batch's loss is
+            ``sum(w_i * loss_i) / sum(w_i)`` and the L2 penalty is divided by
+            ``sum(w_i)`` instead of the row count (scikit-learn's convention).
+            Needs a loss whose ``output_value`` and ``output_delta`` take
+            ``sample_weight`` (per-row weights scaled to sum to the batch's rows).
         distributed : bool or polymlp.distributed.DataParallel
             Train data-parallel over the MPI processes of ``mpiexec -n N``:
             each rank takes its shard of every global batch of `batch_size`
@@ -313,55 +242,26 @@ class Network:
         self._require_built("fit")
         # Before any check, so that an error on one rank ends the whole MPI job.
         dp = _distributed.resolve(distributed)
-        epochs = _validate.positive_int("epochs", epochs)
-        batch_size = _validate.positive_int("batch_size", batch_size)
-        _validate.choice("record", record, _RECORD)
-        if validation_freq is not None:
-            validation_freq = _validate.positive_int("validation_freq", validation_freq)
-        if not isinstance(shuffle, bool):
-            raise TypeError(f"`shuffle` must be True or False; got {shuffle!r}.")
-        verbose = _validate.verbose(verbose)
-        _validate.choice("on_divergence", on_divergence, _divergence.ACTIONS)
-        user_callbacks = _callbacks.check_callbacks(callbacks)
-        X = data.check_inputs(x, self.backend, self.dtype, self.input_size)
-        Y = data.check_targets(y, self.backend, self.dtype, X.shape[0], self.output_size,
-                               self.classification)
-        val = None
-        if validation_data is not None:
-            if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
-                raise TypeError("`validation_data` must be a tuple (x_val, y_val); got "
-                                f"{type(validation_data).__name__}.")
-            Xv = data.check_inputs(validation_data[0], self.backend, self.dtype,
-                                   self.input_size, name="validation_data[0]")
-            Yv = data.check_targets(validation_data[1], self.backend, self.dtype, Xv.shape[0],
-                                    self.output_size, self.classification,
-                                    name="validation_data[1]")
-            val = (Xv, Yv)
+        X, Y, settings, user_callbacks, verbose = _fit_arguments(
+            self, x, y, dp, epochs=epochs, batch_size=batch_size, record=record,
+            validation_freq=validation_freq, shuffle=shuffle, verbose=verbose,
+            on_divergence=on_divergence, callbacks=callbacks, sample_weight=sample_weight,
+            steps_per_execution=steps_per_execution, validation_data=validation_data)
         # Under MPI only rank 0 shows progress and writes files (checkpoints).
-        self._writes_files = dp is None or dp.is_root
-        shown = verbose if self._writes_files else 0
-        cbs = _callbacks.CallbackList(user_callbacks + _callbacks.progress_callbacks(shown), self)
-        cbs.check_logs(_callbacks.log_keys(record, self.metric_name, val is not None))
+        writes_files = dp is None or dp.is_root
+        keys = _callbacks.log_keys(settings.record, self.metric_name,
+                                   settings.validation is not None)
+        cbs = _callbacks.CallbackList(
+            user_callbacks + _callbacks.progress_callbacks(verbose if writes_files else 0), self)
+        cbs.check_logs(keys)
         self._set_optimizer(optimizer)
-        cbs.set_params({"epochs": self.epochs_done + epochs, "initial_epoch": self.epochs_done,
-                        "steps": -(-X.shape[0] // batch_size), "samples": X.shape[0],
-                        "batch_size": batch_size, "shuffle": shuffle,
-                        "keys": _callbacks.log_keys(record, self.metric_name, val is not None)})
+        cbs.set_params({"epochs": self.epochs_done + settings.epochs,
+                        "initial_epoch": self.epochs_done,
+                        "steps": -(-X.shape[0] // settings.batch_size), "samples": X.shape[0],
+                        "batch_size": settings.batch_size, "shuffle": settings.shuffle,
+                        "keys": keys, "writes_files": writes_files})
         try:
-            if dp is None:
-                return self._train(X, Y, epochs, batch_size, val, shuffle, record, verbose,
-                                   validation_freq, callbacks=cbs, on_divergence=on_divergence)
-            try:
-                dp.setup(self.backend)
-                dp.check_same((X.shape[0], batch_size, epochs, shuffle, self.n_parameters),
-                              "(rows, batch_size, epochs, shuffle, parameters)")
-                self.theta = dp.broadcast(self.theta)
-                return self._train(X, Y, epochs, batch_size, val, shuffle, record,
-                                   verbose if dp.is_root else 0, validation_freq, dp,
-                                   callbacks=cbs, on_divergence=on_divergence)
-            except Exception as exc:  # one failing rank must end the job, never hang it
-                dp.abort(exc)
-                raise
+            return _train(self, X, Y, settings, cbs, dp)
         except BaseException:
             cbs.abort()  # close progress bars on errors and Ctrl-C
             raise
@@ -372,218 +272,19 @@ class Network:
                 return
             optimizer = "adam"
         opt = registry.get_optimizer(optimizer)
-        if opt is self.optimizer or (self.optimizer is not None and opt == self.optimizer):
-            return  # same optimizer: keep its state and continue
+        if opt is self.optimizer or (self.optimizer is not None
+                                     and opt.same_config(self.optimizer)):
+            return  # the same optimizer (or one configured alike): keep its state, continue
         self.optimizer = opt
         self.opt_state = opt.init(self.theta, xp=self.xp)
-
-    def _make_step(self, want_loss, y_var=None):
-        """The training step and the parameters and optimizer state it starts from.
-
-        Returns ``(step, theta, state)``; ``step(theta, state, x, y)`` returns
-        ``(theta, state, loss, metric)`` (loss and metric are 0-d arrays, or None
-        unless `want_loss`). A step is: flat gradient of the batch loss, then
-        :attr:`grad_hook` if set, then the optimizer update. On writable backends
-        the in-place twin from :mod:`polymlp._fastpath` does the same arithmetic;
-        elsewhere the pure step runs, compiled where the backend has a compiler.
-        """
-        fast = _fastpath.make_step(self, want_loss, y_var)
-        if fast is not None:
-            return fast
-        # y_var is baked into a compiled step: key on the array itself (it stays alive here).
-        key = (want_loss, self.optimizer, self.grad_hook, None if y_var is None else id(y_var))
-        if key not in self._compiled:  # kept across fit() calls: compiling is not free
-            self._compiled = {key: self._pure_step(want_loss, y_var)}
-        state = self.opt_state
-        if self.backend.compiles:  # the counter comes back as an array: start as one
-            state = {k: _strong_scalar(self.backend, v) for k, v in state.items()}
-        return self._compiled[key], self.theta, state
-
-    def _pure_step(self, want_loss, y_var=None):
-        """The functional step; on JAX compiled once by ``Backend.jit`` (optimizers are pure)."""
-        xp, opt, hook, jit = self.xp, self.optimizer, self.grad_hook, self.backend.jit
-
-        def gradient(theta, x, y):
-            grad, loss, out = self._grad(theta, x, y, want_loss=want_loss)
-            return grad, loss, (self._metric(out, y, y_var) if want_loss else None)
-
-        def update(theta, grad, state):
-            new_theta, new_state = opt.update(theta, grad, state, xp=xp)
-            return _keep_dtypes(new_theta, new_state, theta, state, xp)
-
-        # Layers that draw host randomness in training cannot be traced once and replayed.
-        traceable = _fastpath.deterministic_layers(self.layers)
-        if traceable and hook is None:
-            return jit(_compose_step(gradient, update, None))
-        # The hook (an allreduce, say) runs uncompiled between the compiled halves.
-        return _compose_step(jit(gradient) if traceable else gradient, jit(update), hook)
-
-    def _train(self, X, Y, epochs, batch_size, val, shuffle, record, verbose, val_freq=None,
-               dp=None, callbacks=None, on_divergence="raise"):
-        xp, n = self.xp, X.shape[0]
-        metric = self.metric_name
-        hist = History("epoch" if record == "epoch" else "iteration", name=self.name)
-        want_loss = record is not None
-        y_var = None if self.classification or not want_loss else _variance(Y, xp=xp)
-        cbs = callbacks if callbacks is not None else _callbacks.CallbackList([], self)
-        self.stop_training, logs = False, {}
-        rows = _batch_slicer(self.backend, batch_size)
-        # Counted to a target: a backup restored in on_train_begin shortens the run.
-        end_epoch = self.epochs_done + epochs
-        cbs.on_train_begin()
-        resume = _resume.take(self, n, batch_size, shuffle, record, val is not None, hist, dp)
-        while self.epochs_done < end_epoch:
-            epoch, start = self.epochs_done, _divergence.snapshot(self)
-            cbs.on_epoch_begin(epoch)
-            # Made after the callbacks, which may change the weights or the optimizer.
-            # Data-parallel training takes the pure step on its shards (see _shard_grad).
-            if dp is None:
-                step, theta, state = self._make_step(want_loss, y_var)
-            else:
-                theta, state, opt = self.theta, self.opt_state, self.optimizer
-            Xs = Ys = None  # drop last epoch's shuffled copy before making the next one
-            # The resume cursor: the RNG state that draws this epoch's permutation.
-            perm_rng = resume["rng"] if resume else self.rng.bit_generator.state
-            if shuffle:
-                saved_rng = self.rng.bit_generator.state
-                self.rng.bit_generator.state = perm_rng
-                perm = self.backend.asarray(self.rng.permutation(n))
-                if resume:  # back to where the checkpoint left the generator
-                    self.rng.bit_generator.state = saved_rng
-                Xs, Ys = xp.take(X, perm, axis=0), xp.take(Y, perm, axis=0)
-            else:
-                Xs, Ys = X, Y
-            first = resume["batch"] if resume else 0
-            losses, metrics, sizes, vlosses, vmetrics = _resume.prefill(
-                self.backend, self.dtype, resume, record, val is not None,
-                dp is None or dp.is_root)
-            resumed, resume = resume is not None, None
-            self._cursor = cursor = _resume.Cursor(
-                perm_rng, first, n, batch_size, shuffle, record, val is not None,
-                (losses, metrics, sizes, vlosses, vmetrics), hist, dp)
-            for s in range(first * batch_size, n, batch_size):
-                e = min(s + batch_size, n)  # the standard leaves out-of-bounds stops undefined
-                if cbs.batch_hooks:
-                    cbs.on_batch_begin(self.iterations + 1, _batch_logs(epoch, s // batch_size, e - s))
-                if dp is None:
-                    xb, yb = rows(Xs, Ys, s, e)
-                    theta, state, loss, score = step(theta, state, xb, yb)
-                else:
-                    grad, loss, score = self._shard_grad(dp, theta, Xs, Ys, s, e, want_loss,
-                                                         y_var)
-                    theta, state = opt.update(theta, grad, state, xp=xp)
-                self.iterations += 1
-                if want_loss:
-                    # Kept as device arrays: converted once per epoch, never per batch.
-                    losses.append(loss)
-                    metrics.append(score)
-                    sizes.append(e - s)
-                    if val is not None and record == "iteration":
-                        if s + batch_size >= n or (val_freq and self.iterations % val_freq == 0):
-                            self.theta = theta
-                            vl, vm = self._eval(*val)
-                        else:
-                            vl = vm = nan
-                        vlosses.append(vl)
-                        vmetrics.append(vm)
-                if cbs.batch_hooks:
-                    self.theta, self.opt_state = theta, state
-                    cursor.batch = s // batch_size + 1
-                    blogs = _batch_logs(epoch, s // batch_size, e - s)
-                    if want_loss and cbs.wants_batch_loss(self.iterations):
-                        # A host sync only every N iterations, for a callback that asked.
-                        blogs["loss"] = float(loss if dp is None else dp.allreduce(loss))
-                    cbs.on_batch_end(self.iterations, blogs)
-                    if self.theta is not theta and dp is None:  # a callback set new weights
-                        step, theta, state = self._make_step(want_loss, y_var)
-                    theta, state = self.theta, self.opt_state
-                    if self.stop_training:
-                        break
-            if not _divergence.finite(xp, theta, losses):  # one host sync per epoch
-                self._cursor = None
-                self._diverged(start, X, Y, batch_size, shuffle, hist, record, val, metric,
-                               (losses, metrics, sizes, vlosses, vmetrics), on_divergence,
-                               val_freq, replay=dp is None and not resumed)
-                break
-            self.theta, self.opt_state = theta, state
-            self.epochs_done += 1
-            cursor.batch = None  # between epochs: nothing to resume inside one
-            if want_loss:
-                if dp is not None:  # sum the weighted shard values: one reduction per epoch
-                    losses = list(dp.allreduce(xp.stack(losses)))
-                    metrics = list(dp.allreduce(xp.stack(metrics)))
-                self._record(hist, record, losses, metrics, sizes, vlosses, vmetrics, val, metric,
-                             val_freq)
-            logs = _callbacks.epoch_logs(hist, record, len(losses), sizes, metric)
-            cbs.on_epoch_end(epoch, logs)
-            if self.stop_training:
-                break
-        self._cursor = None
-        cbs.on_train_end(logs)
-        return hist
-
-    def _diverged(self, start, X, Y, batch_size, shuffle, hist, record, val, metric, lists,
-                  action, val_freq=None, replay=True):
-        """Put back the last finite state, record the epoch up to it, then raise or warn."""
-        div = _divergence.restore_last_finite(self, start, X, Y, batch_size, shuffle,
-                                              self.epochs_done + 1, self.iterations, replay,
-                                              want_loss=True)
-        k = div.steps_kept
-        if record == "iteration" and k:
-            self._record(hist, record, *(values[:k] for values in lists), val, metric, val_freq)
-        _divergence.report(self, div, action, hist)
-
-    def _shard_grad(self, dp, theta, Xs, Ys, s, e, want_loss, y_var=None):
-        """This rank's share of the global batch gradient, summed over ranks.
-
-        Each rank weighs its mean over its rows by ``rows / global rows``, so the
-        sum is the mean over the global batch whatever the shard sizes.
-        """
-        xp = self.xp
-        lo, hi, weight = dp.shard(s, e)
-        xb, yb = Xs[lo:hi, ...], Ys[lo:hi, ...]
-        loss = score = None
-        if hi > lo:
-            grad, loss, out = self._grad(theta, xb, yb, want_loss=want_loss)
-            grad = grad * weight
-            if want_loss:
-                loss, score = loss * weight, self._metric(out, yb, y_var) * weight
-        else:  # more ranks than rows in this batch: nothing to add
-            grad = xp.zeros_like(theta)
-            if want_loss:
-                loss = score = xp.zeros_like(theta[0])
-        return dp.allreduce(grad), loss, score
-
-    def _record(self, hist, record, losses, metrics, sizes, vlosses, vmetrics, val, metric,
-                val_freq):
-        xp = self.xp
-        loss_h = to_numpy(xp.stack(losses))
-        metric_h = to_numpy(xp.stack(metrics))
-        if record == "iteration":
-            first = self.iterations - len(losses) + 1
-            hist.extend("iteration", range(first, self.iterations + 1))
-            hist.epoch_ends.append(self.iterations)  # for History.plot's epoch marks
-            hist.extend("loss", loss_h)
-            hist.extend(metric, metric_h)
-            if val is not None:
-                hist.extend("val_loss", _host_values(vlosses, xp))
-                hist.extend(f"val_{metric}", _host_values(vmetrics, xp))
-            return
-        total = sum(sizes)
-        row = {"epoch": self.epochs_done,
-               "loss": sum(l * s for l, s in zip(loss_h, sizes)) / total,
-               metric: sum(m * s for m, s in zip(metric_h, sizes)) / total}
-        if val is not None:
-            vl, vm = self._eval(*val)  # every epoch row: validation_freq counts iterations
-            row["val_loss"], row[f"val_{metric}"] = float(vl), float(vm)
-        hist.append(**row)
 
     # --- inference -----------------------------------------------------------------
 
     def predict_proba(self, x):
         """Network outputs (class probabilities for classifiers), on the network's backend."""
         self._require_built("predict_proba")
-        return self._predict_raw(data.check_inputs(x, self.backend, self.dtype, self.input_size))
+        X = data.check_inputs(x, self.backend, self.dtype, self.input_size)
+        return self.engine.predict(self.theta, X, EVAL_CHUNK)
 
     def predict(self, x):
         """Class labels (integer array) for classifiers, outputs for regressors."""
@@ -592,11 +293,7 @@ class Network:
         return self._labels(out) if self.classification else out
 
     def _labels(self, out):
-        xp = self.xp
-        if out.shape[1] == 1:
-            index = xp.__array_namespace_info__().default_dtypes(device=self.device)["indexing"]
-            return xp.astype(out[:, 0] > 0.5, index)
-        return xp.argmax(out, axis=1)
+        return _metrics.labels(out, xp=self.xp)
 
     def evaluate(self, x, y):
         """``{"loss": float, "accuracy" or "r2": float}`` over the whole set."""
@@ -604,11 +301,11 @@ class Network:
         X = data.check_inputs(x, self.backend, self.dtype, self.input_size)
         Y = data.check_targets(y, self.backend, self.dtype, X.shape[0], self.output_size,
                                self.classification)
-        loss, metric = self._eval(X, Y)
+        loss, metric = self.engine.evaluate(self.theta, X, Y, EVAL_CHUNK)
         return {"loss": float(loss), self.metric_name: float(metric)}
 
     def loss(self, x, y):
-        """Mean loss over `x`, `y`, as a float."""
+        """Mean loss over `x`, `y` (plus the L2 penalty when ``alpha > 0``), as a float."""
         return self.evaluate(x, y)["loss"]
 
     def test(self, x, y):
@@ -617,51 +314,30 @@ class Network:
         X = data.check_inputs(x, self.backend, self.dtype, self.input_size)
         Y = data.check_targets(y, self.backend, self.dtype, X.shape[0], self.output_size,
                                self.classification)
-        y_hat = self._predict_raw(X)
+        y_hat = self.engine.predict(self.theta, X, EVAL_CHUNK)
         y_pred = self._labels(y_hat) if self.classification else y_hat
-        return y_pred, y_hat, float(self._metric(y_hat, Y))
+        return y_pred, y_hat, float(self.engine.metric(y_hat, Y))
 
     def gradients(self, x, y):
-        """Gradient of the mean batch loss ``loss(x, y)``: NumPy arrays ``[dW1, db1, ...]``."""
+        """Gradient of ``loss(x, y)`` (L2 penalty included): NumPy arrays ``[dW1, db1, ...]``."""
         self._require_built("gradients")
         X = data.check_inputs(x, self.backend, self.dtype, self.input_size)
         Y = data.check_targets(y, self.backend, self.dtype, X.shape[0], self.output_size,
                                self.classification)
-        flat, _, _ = self._grad(self.theta, X, Y, training=False)
-        return self._split_host(to_numpy(flat))
+        flat, _, _ = self.engine.gradient(self.theta, X, Y, training=False)
+        return self.layout.split_host(to_numpy(flat))
 
     # --- weights -------------------------------------------------------------------
-
-    def _split_host(self, flat):
-        return [flat[o:o + s].reshape(shape).copy() for slots in self._layout
-                for o, s, shape in slots]
 
     def get_weights(self):
         """NumPy copies of every parameter, ``[W1, b1, W2, b2, ...]`` (``W`` is ``(inputs, outputs)``)."""
         self._require_built("get_weights")
-        return self._split_host(to_numpy(self.theta))
+        return self.layout.split_host(to_numpy(self.theta))
 
     def set_weights(self, weights):
         """Replace every parameter; `weights` as returned by :meth:`get_weights`."""
         self._require_built("set_weights")
-        shapes = [shape for slots in self._layout for _, _, shape in slots]
-        if not isinstance(weights, (list, tuple)):
-            raise TypeError(f"`weights` must be a list of arrays; got {type(weights).__name__}.")
-        if len(weights) != len(shapes):
-            raise ValueError(f"`weights` has {len(weights)} arrays but the network has "
-                             f"{len(shapes)} parameters (shapes {shapes}); pass a list shaped "
-                             f"like get_weights(): [W1, b1, W2, b2, ...].")
-        host = []
-        for i, (w, shape) in enumerate(zip(weights, shapes)):
-            arr = data.host_array(w, f"weights[{i}]")
-            if tuple(arr.shape) != shape:
-                raise ValueError(f"`weights[{i}]` has shape {tuple(arr.shape)}; expected {shape} "
-                                 f"(W is (inputs, outputs), b is (outputs,)).")
-            host.append(arr)
-        flat = data.flat_host(host, self.dtype_name)
-        if not bool((abs(flat) < float("inf")).all()):
-            raise ValueError("`weights` contain NaN or infinite values (or values too large "
-                             f"for {self.dtype_name}); pass finite weights.")
+        flat = self.layout.flat_from_host(weights, self.dtype_name)
         self.theta = self.backend.asarray(flat)
         if self.optimizer is not None:
             self.opt_state = self.optimizer.init(self.theta, xp=self.xp)
@@ -673,16 +349,13 @@ class Network:
         optimizer state, counters and RNG state are stored too, so ``fit``
         resumes exactly. Returns the path.
         """
-        from . import _modelfile  # the file format; serialization (which builds Networks) is above
-
+        # The file format; serialization (which builds Networks from files) sits above.
         return _modelfile.save(self, path, include_optimizer=include_optimizer)
 
     def export(self, path, format=None, **options):
         """Write the weights only, as ``.npz`` (keys ``layers.0.W``, ``layers.0.b``, ...), or
         with ``format="onnx"`` (inferred from a ``.onnx`` path) the network as an ONNX model
         (options: see :func:`polymlp.onnx.export`)."""
-        from . import _export
-
         return _export.export(self, path, format, **options)
 
     # --- structure -----------------------------------------------------------------
@@ -695,19 +368,19 @@ class Network:
         self._require_built("collapse")
         for i, layer in enumerate(self.layers):
             act = getattr(layer, "activation", None)
-            if not isinstance(layer, registry.layers.Dense) or act is None or act.name != "identity":
+            if not isinstance(layer, Dense) or act is None or act.name != "identity":
                 what = act.name if act is not None else type(layer).__name__
                 raise ValueError(
                     f"collapse() needs every layer to be Dense with activation 'identity'; "
                     f"layer {i} ({layer!r}) uses {what!r}. Only affine stacks collapse.")
         xp = self.xp
-        params = self._unpack(self.theta)
+        params = self.layout.views(self.theta, xp)
         W, b = params[0]
         for Wl, bl in params[1:]:
             W, b = W @ Wl, b @ Wl + bl
         net = Network(self.input_size, name=f"{self.name} (collapsed)", backend=self.backend,
                       dtype=self.dtype_name, seed=self.seed)
-        net.output(registry.layers.Dense(self.output_size, activation="identity"),
+        net.output(Dense(self.output_size, activation="identity"),
                    loss=registry.to_config(self.loss_fn))
         net.theta = xp.concat([xp.reshape(W, (-1,)), b])
         return net
@@ -716,7 +389,7 @@ class Network:
         """A copy of this network (weights and optimizer state) on another backend/device."""
         target = resolve_backend(backend, device)
         net = Network(self.input_size, name=self.name, backend=target, dtype=self.dtype_name,
-                      seed=self.seed)
+                      seed=self.seed, alpha=self.alpha)
         net.rng.bit_generator.state = self.rng.bit_generator.state
         for layer in self.layers[:-1]:
             net.stack(registry.get_layer(registry.to_config(layer)))
@@ -727,7 +400,8 @@ class Network:
             net.iterations, net.epochs_done = self.iterations, self.epochs_done
             if self.optimizer is not None:
                 net.optimizer = registry.get_optimizer(registry.to_config(self.optimizer))
-                net.opt_state = {k: _state_value(v, target) for k, v in self.opt_state.items()}
+                net.opt_state = net.optimizer.moved_state(self.opt_state, net.theta,
+                                                          xp=target.xp)
         return net
 
     def summary(self, print_fn=print):
@@ -736,116 +410,80 @@ class Network:
         return _summary.summary(self, print_fn)
 
     def __getstate__(self):
-        # Compiled steps are local functions (they do not pickle); rebuilt on demand.
-        return {**self.__dict__, "_compiled": {}}
+        # The engine holds compiled steps (local functions, which do not pickle): rebuilt.
+        # So do the batch slicers (compiled gathers on JAX).
+        return {k: v for k, v in self.__dict__.items() if k != "engine"} | {"_slicers": {}}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.engine = None
+        if self.loss_fn is not None:
+            self.engine = self._make_engine()
 
     def __repr__(self):
         sizes = "-".join(str(s) for s in [self.input_size] + [layer.output_size for layer in self.layers])
         return f"Network({self.name!r}, {sizes}, backend={self.backend.name!r})"
 
 
-def _variance(y, /, *, xp):
-    return xp.mean((y - xp.mean(y, axis=0)) ** 2, axis=0)
+
+def _fit_arguments(net, x, y, dp, *, epochs, batch_size, record, validation_freq, shuffle,
+                   verbose, on_divergence, callbacks, sample_weight, steps_per_execution,
+                   validation_data):
+    """``fit``'s arguments checked: ``(X, Y, FitSettings, callbacks, verbose)``."""
+    epochs = _validate.positive_int("epochs", epochs)
+    batch_size = _validate.positive_int("batch_size", batch_size)
+    _validate.choice("record", record, _RECORD)
+    if validation_freq is not None:
+        validation_freq = _validate.positive_int("validation_freq", validation_freq)
+    if not isinstance(shuffle, bool):
+        raise TypeError(f"`shuffle` must be True or False; got {shuffle!r}.")
+    verbose = _validate.verbose(verbose)
+    _validate.choice("on_divergence", on_divergence, _divergence.ACTIONS)
+    user_callbacks = _callbacks.check_callbacks(callbacks)
+    X = data.check_inputs(x, net.backend, net.dtype, net.input_size)
+    Y = data.check_targets(y, net.backend, net.dtype, X.shape[0], net.output_size,
+                           net.classification)
+    if sample_weight is not None:
+        # The weights ride along as one more target column: shuffled and batched with y.
+        Y = _weights.with_weights(net, Y, sample_weight, dp)
+    if steps_per_execution is not None:
+        steps_per_execution = _validate.positive_int("steps_per_execution",
+                                                     steps_per_execution)
+    settings = FitSettings(epochs=epochs, batch_size=batch_size, shuffle=shuffle,
+                           record=record, validation_freq=validation_freq,
+                           on_divergence=on_divergence,
+                           validation=_validation(net, validation_data),
+                           steps_per_execution=steps_per_execution)
+    return X, Y, settings, user_callbacks, verbose
 
 
-def r2_score(y_hat, y, /, *, xp, y_var=None):
-    """Coefficient of determination, averaged uniformly over outputs (as scikit-learn).
-
-    `y_var` replaces the variance of `y` by a reference one (a training set's).
-    """
-    ss_res = xp.sum((y - y_hat) ** 2, axis=0)
-    ss_tot = xp.sum((y - xp.mean(y, axis=0)) ** 2, axis=0)
-    if y_var is not None:  # against a reference variance (the whole training set's)
-        ss_tot = y_var * y.shape[0]
-    safe = xp.where(ss_tot > 0, ss_tot, 1.0)
-    # A constant target scores 1 when predicted exactly and 0 otherwise (as scikit-learn).
-    constant = xp.astype(ss_res == 0, ss_res.dtype)
-    return xp.mean(xp.where(ss_tot > 0, 1.0 - ss_res / safe, constant))
-
-
-def _keep_dtypes(new_theta, new_state, theta, state, xp):
-    """Cast updated arrays back to their input dtypes.
-
-    Under ``jax.jit`` with x64 on, a step counter returned by the previous
-    compiled step is a 64-bit array, and ``beta ** t`` would silently promote
-    float32 parameters to float64. The dtypes are static, so this costs nothing
-    when they already agree.
-    """
-    if new_theta.dtype != theta.dtype:
-        new_theta = xp.astype(new_theta, theta.dtype)
-    for key, value in new_state.items():
-        old = state.get(key)
-        if hasattr(old, "dtype") and hasattr(value, "dtype") and value.dtype != old.dtype:
-            new_state = {**new_state, key: xp.astype(value, old.dtype)}
-    return new_theta, new_state
+def _train(net, X, Y, settings, cbs, dp):
+    """Run the :class:`~polymlp._loop.Trainer` (data-parallel: set up, checked alike on
+    every rank, weights broadcast from rank 0)."""
+    if dp is None:
+        return Trainer(net, settings, cbs).run(X, Y)
+    try:
+        dp.setup(net.backend)
+        dp.check_same((X.shape[0], settings.batch_size, settings.epochs,
+                       settings.shuffle, net.n_parameters),
+                      "(rows, batch_size, epochs, shuffle, parameters)")
+        net.theta = dp.broadcast(net.theta)
+        return Trainer(net, settings, cbs, dp).run(X, Y)
+    except Exception as exc:  # one failing rank must end the job, never hang it
+        dp.abort(exc)
+        raise
 
 
-def _strong_scalar(backend, value):
-    """A Python number as a 0-d array of the backend's default dtype (else unchanged).
+def _validation(net, validation_data):
+    if validation_data is None:
+        return None
+    if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+        raise TypeError("`validation_data` must be a tuple (x_val, y_val); got "
+                        f"{type(validation_data).__name__}.")
+    Xv = data.check_inputs(validation_data[0], net.backend, net.dtype,
+                           net.input_size, name="validation_data[0]")
+    Yv = data.check_targets(validation_data[1], net.backend, net.dtype, Xv.shape[0],
+                            net.output_size, net.classification,
+                            name="validation_data[1]")
+    return Xv, Yv
 
-    With an explicit dtype the array is "strongly" typed, like the arrays a
-    compiled step returns: JAX would otherwise trace a second version of the
-    step, with other rounding, for a counter that starts as a Python int (or
-    comes back as one from a file).
-    """
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return value
-    kind = "integral" if isinstance(value, int) else "real floating"
-    dtype = backend.xp.__array_namespace_info__().default_dtypes(device=backend.device)[kind]
-    return backend.asarray(value, dtype=dtype)
-
-
-def _batch_slicer(backend, size):
-    """``rows(X, Y, start, stop)``: rows ``start:stop`` of `X` and `Y`.
-
-    Plain slices (views on NumPy), except where the backend compiles (JAX):
-    there each slice is a dispatch costing more than the compiled step itself,
-    so a full batch of both arrays is one compiled gather at a traced offset.
-    """
-    xp = backend.xp
-
-    def gather(X, Y, start):
-        index = start + xp.arange(size)
-        return xp.take(X, index, axis=0), xp.take(Y, index, axis=0)
-
-    compiled = backend.jit(gather)
-
-    def rows(X, Y, start, stop):
-        if backend.compiles and stop - start == size:
-            return compiled(X, Y, start)
-        return X[start:stop, ...], Y[start:stop, ...]
-
-    return rows
-
-
-def _compose_step(gradient, update, hook):
-    """``step(theta, state, x, y)``: gradient, then `hook` (if any), then update."""
-    def step(theta, state, x, y):
-        grad, loss, metric = gradient(theta, x, y)
-        if hook is not None:
-            grad = hook(grad)
-        theta, state = update(theta, grad, state)
-        return theta, state, loss, metric
-    return step
-
-
-def _state_value(value, target):
-    """An optimizer state entry moved to `target`; 0-d integers (a step counter
-    that came back from a compiled step as an array) become Python ints again."""
-    if isinstance(value, (int, float)):
-        return value
-    host = to_numpy(value)
-    if host.ndim == 0 and host.dtype.kind in "iu":
-        return int(host)
-    return target.asarray(host)
-
-
-def _host_values(values, xp):
-    """Floats from a list of 0-d arrays and NaN placeholders, with one transfer."""
-    arrays = [v for v in values if v is not nan]
-    host = iter(to_numpy(xp.stack(arrays)).tolist() if arrays else [])
-    return [nan if v is nan else next(host) for v in values]
-
-
-def _batch_logs(epoch, batch, size):
-    return {"epoch": epoch, "batch": batch, "size": size}

@@ -27,28 +27,21 @@ import re
 import warnings
 from dataclasses import dataclass, field
 
-from . import activations, initializers, layers, losses, optimizers
+from . import _array_api, _kinds, activations
+from ._kinds import KINDS
 from .errors import PluginError
 
-KINDS = ("activations", "losses", "optimizers", "layers", "initializers")
 BACKEND_GROUPS = ("polymlp.backends", "array_api")
 DISABLE_ENV = "POLYMLP_DISABLE_PLUGIN_AUTOLOAD"
 
-_BASES = {
-    "activations": activations.Activation,
-    "losses": losses.Loss,
-    "optimizers": optimizers.Optimizer,
-    "layers": layers.Layer,
-    "initializers": initializers.Initializer,
-}
 
-_BUILTINS = {
-    "activations": activations.BUILTINS,
-    "losses": losses.BUILTINS,
-    "optimizers": optimizers.BUILTINS,
-    "layers": layers.BUILTINS,
-    "initializers": initializers.BUILTINS,
-}
+def _base(kind):
+    return _kinds.base(kind)
+
+
+def _builtins(kind):
+    return _kinds.builtins(kind)
+
 
 # Aliases of built-in names (what users of other libraries type).
 _ALIASES = {
@@ -83,7 +76,7 @@ _OPTIONAL = {
 
 def _one(kind):
     """Singular of a kind: "losses" -> "loss", "layers" -> "layer type"."""
-    return {"losses": "loss", "layers": "layer type"}.get(kind, kind[:-1])
+    return "layer type" if kind == "layers" else _kinds.SINGULAR[kind]
 
 
 def _a(kind):
@@ -198,7 +191,7 @@ def _entry_points(group):
 def _plugins(kind):
     """``name -> [Entry, ...]`` for the installed plugins of `kind`; imports nothing."""
     found = {}
-    for ep in _entry_points(f"polymlp.{kind}"):
+    for ep in _entry_points(_kinds.group(kind)):
         dist, version = _dist_of(ep)
         name = _normalize(ep.name)
         same = [e for e in found.get(name, [])
@@ -207,7 +200,7 @@ def _plugins(kind):
             continue
         found.setdefault(name, []).append(Entry(kind, name, dist, version, entry_point=ep))
     for name, entries_ in found.items():
-        if name in _BUILTINS[kind]:
+        if name in _builtins(kind):
             for e in entries_:
                 e.shadowed_by = f"built-in {name!r}"
             warnings.warn(
@@ -248,7 +241,7 @@ def names(kind):
     Imports no plugin; a plugin listed here may still turn out broken on first use.
     """
     _check_kind(kind)
-    return sorted(set(_BUILTINS[kind]) | set(_registered[kind]) | set(_plugins(kind)))
+    return sorted(set(_builtins(kind)) | set(_registered[kind]) | set(_plugins(kind)))
 
 
 def entries(kind):
@@ -257,11 +250,11 @@ def entries(kind):
     from . import __version__
 
     out = [Entry(kind, n, "builtin", __version__, obj=c)
-           for n, c in sorted(_BUILTINS[kind].items())]
+           for n, c in sorted(_builtins(kind).items())]
     out += [_registered[kind][n] for n in sorted(_registered[kind])]
     for name in sorted(_plugins(kind)):
         for entry in _plugins(kind)[name]:
-            if name not in _BUILTINS[kind]:  # registration can come and go
+            if name not in _builtins(kind):  # registration can come and go
                 entry.shadowed_by = (f"registered {name!r} ({_registered[kind][name].value})"
                                      if name in _registered[kind] else "")
             out.append(entry)
@@ -273,7 +266,7 @@ def entries(kind):
 def _protocol(kind, cls):
     if kind == "activations" and issubclass(cls, activations.ElementwiseActivation):
         return "elementwise", activations.ElementwiseActivation
-    return kind, _BASES[kind]
+    return kind, _base(kind)
 
 
 def _accepts(func, keywords):
@@ -290,7 +283,7 @@ def _accepts(func, keywords):
 
 def _checked(kind, cls):
     """Reason why `cls` breaks `kind`'s protocol, or "" when it satisfies it."""
-    base = _BASES[kind]
+    base = _base(kind)
     if not (isinstance(cls, type) and issubclass(cls, base)):
         what = f"an instance of {type(cls).__name__}" if not isinstance(cls, type) else repr(cls)
         return (f"must be a subclass of polymlp.{base.__name__} (the {_one(kind)} protocol); "
@@ -405,8 +398,8 @@ def load(kind, name):
     dist, key = _split(name)
     key = _ALIASES[kind].get(key, key)
     if dist is None or _normalize_dist(dist) in ("polymlp", "builtin"):
-        if key in _BUILTINS[kind]:
-            return _BUILTINS[kind][key]
+        if key in _builtins(kind):
+            return _builtins(kind)[key]
         if dist is None and key in _registered[kind]:
             return _registered[kind][key].obj
     providers = _plugins(kind).get(key, [])
@@ -416,10 +409,10 @@ def load(kind, name):
             _normalize_dist(e.source),
             _normalize_dist(e.entry_point.value.split(":")[0].split(".")[0]))]
         if not candidates:
-            if not providers and key not in _BUILTINS[kind]:
+            if not providers and key not in _builtins(kind):
                 raise ValueError(_unknown_message(kind, name, key))
             have = ", ".join([e.qualified_name for e in providers]
-                             + ([f"polymlp:{key}"] if key in _BUILTINS[kind] else []))
+                             + ([f"polymlp:{key}"] if key in _builtins(kind) else []))
             raise ValueError(f"No {_one(kind)} {key!r} from distribution {dist!r}. "
                              f"Providers of {key!r}: {have}.")
     else:
@@ -447,7 +440,7 @@ def _unknown_message(kind, given, key):
     close = list(dict.fromkeys(_ALIASES[kind].get(c, c) for c in close))
     hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     elsewhere = [_a(k) for k in KINDS if k != kind and key in
-                 (set(_BUILTINS[k]) | set(_registered[k]) | set(_plugins(k)))]
+                 (set(_builtins(k)) | set(_registered[k]) | set(_plugins(k)))]
     if elsewhere:
         hint += f" ({key!r} is {' and '.join(elsewhere)}.)"
     return (f"Unknown {_one(kind)} {given!r}.{hint} Available: {', '.join(available)}. "
@@ -494,7 +487,7 @@ def register(kind, name=None, *, override=False):
             raise ValueError(f"`name` must look like an identifier (letters, digits, '_'); "
                              f"got {key!r}.")
         check_protocol(kind, cls)
-        if key in _BUILTINS[kind]:
+        if key in _builtins(kind):
             raise ValueError(f"{_one(kind).capitalize()} {key!r} is a built-in name and "
                              f"built-ins take precedence; register under another name.")
         old = _registered[kind].get(key)
@@ -522,7 +515,7 @@ def get(kind, identifier, **kwargs):
     `kwargs` are passed to the constructor when `identifier` is a name or a class.
     """
     _check_kind(kind)
-    base = _BASES[kind]
+    base = _base(kind)
     if isinstance(identifier, base):
         check_protocol(kind, type(identifier))
         return identifier
@@ -565,10 +558,7 @@ def get_layer(identifier):
 
 def kind_of(obj):
     """The kind (``"activations"``, ...) of an instance or class, or None."""
-    for kind, base in _BASES.items():
-        if isinstance(obj, base) or (isinstance(obj, type) and issubclass(obj, base)):
-            return kind
-    return None
+    return _kinds.kind_of(obj)
 
 
 def _loaded_entry_of(cls):
@@ -694,3 +684,7 @@ def load_backend(name):
                           f"{version}) is not an Array API namespace (it lacks asarray or "
                           f"__array_namespace_info__); got {xp!r}.")
     return xp
+
+
+# The backend hub finds plugin array libraries through these (it does not import this module).
+_array_api.PLUGIN_BACKENDS.load, _array_api.PLUGIN_BACKENDS.names = load_backend, backend_names

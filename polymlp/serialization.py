@@ -89,7 +89,7 @@ def _build(config, path, backend, device, dtype):
     target = _target_backend(spec, backend, device)
     try:
         net = Network(input_size, name=name, backend=target, dtype=dtype or saved_dtype,
-                      seed=seed)
+                      seed=seed, alpha=spec.get("alpha", 0.0))
     except BackendError as exc:
         if dtype is None and saved_dtype == "float64":
             raise BackendError(f"{exc} The file holds float64 weights: load it as float32 "

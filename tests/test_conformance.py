@@ -254,7 +254,7 @@ class MutatesState(optimizers.Momentum):
         v = state["velocity"]
         v *= self.momentum
         v += grads
-        return params - self.learning_rate * v, {"t": state["t"] + 1, "velocity": v}
+        return params - self.learning_rate * v, {**state, "t": state["t"] + 1, "velocity": v}
 
 
 @pytest.mark.parametrize("obj, match", [

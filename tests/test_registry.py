@@ -21,7 +21,7 @@ import numpy
 import pytest
 
 import polymlp as pm
-from polymlp import cli, registry
+from polymlp import _kinds, cli, registry
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -150,7 +150,7 @@ def good(fake):
 
 def test_builtins_satisfy_their_own_protocol():
     for kind in registry.KINDS:
-        for cls in registry._BUILTINS[kind].values():
+        for cls in _kinds.builtins(kind).values():
             assert registry.check_protocol(kind, cls) is cls
 
 

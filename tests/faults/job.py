@@ -58,8 +58,12 @@ if "--pace" in sys.argv:
 print("ready", flush=True)
 hist = net.fit(x, y, epochs=8, batch_size=32, optimizer=pm.Adam(0.01), callbacks=callbacks,
                validation_data=(x[:50], y[:50]), validation_freq=5)
-with open(os.path.join(workdir, "result.json"), "w") as fh:
+# Written under another name and renamed: a kill landing during this write must not
+# leave a half-written result for the test to read.
+part = os.path.join(workdir, "result.json.part")
+with open(part, "w") as fh:
     json.dump({"weights": [w.tolist() for w in net.get_weights()],
                "history": {k: [None if math.isnan(v) else v for v in col]
                            for k, col in hist.columns.items()},
                "restored": callbacks[0].restored, "iterations": net.iterations}, fh)
+os.replace(part, os.path.join(workdir, "result.json"))

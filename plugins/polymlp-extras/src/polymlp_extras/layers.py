@@ -14,9 +14,10 @@ class Dropout(Layer):
     and scale the rest by ``1 / (1 - rate)``; the identity at inference.
 
     The mask is drawn on the host from the network's ``numpy.random.Generator``
-    (``rng``), so a seed gives the same masks, and the same training run, on
-    every backend.  As ``torch.nn.functional.dropout`` except for the source
-    of randomness.
+    (:meth:`draw_noise`), so a seed gives the same masks, and the same training
+    run, on every backend; the network hands it to :meth:`forward` as data, so
+    a compiled training step (JAX) takes a fresh mask every step.  As
+    ``torch.nn.functional.dropout`` except for the source of randomness.
 
     Parameters
     ----------
@@ -33,15 +34,25 @@ class Dropout(Layer):
         self.input_size = input_size
         return input_size
 
-    def forward(self, params, x, /, *, xp, training=False, rng=None):
+    def draw_noise(self, rng, rows):
+        """The scaled keep-mask of one training batch of `rows` rows (host array)."""
+        if self.rate == 0.0:
+            return None
+        return self._mask(rng, (rows, self.input_size))
+
+    def _mask(self, rng, shape):
+        keep = rng.random(shape) >= self.rate  # a host draw: identical on every backend
+        return keep / (1.0 - self.rate)
+
+    def forward(self, params, x, /, *, xp, training=False, rng=None, noise=None):
         if not training or self.rate == 0.0:
             return x, None
-        if rng is None:
-            raise ValueError("Dropout in training needs `rng`, the network's "
-                             "numpy.random.Generator; the network passes it to forward().")
-        keep = rng.random(tuple(x.shape)) >= self.rate  # host draw: identical on every backend
-        mask = xp.asarray(keep / (1.0 - self.rate), dtype=x.dtype, device=x.device)
-        return x * mask, mask
+        if noise is None:  # called on its own, not by a network: draw the mask here
+            if rng is None:
+                raise ValueError("Dropout in training needs `rng`, the network's "
+                                 "numpy.random.Generator, or `noise` from draw_noise().")
+            noise = xp.asarray(self._mask(rng, tuple(x.shape)), dtype=x.dtype, device=x.device)
+        return x * noise, noise
 
     def backward(self, params, cache, grad, /, *, xp, need_input_grad=True):
         mask = cache

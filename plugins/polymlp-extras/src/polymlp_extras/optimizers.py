@@ -30,7 +30,7 @@ class RMSprop(Optimizer):
         self.weight_decay = checks.non_negative_float("weight_decay", weight_decay)
 
     def init(self, params, /, *, xp):
-        state = {"t": 0, "square_avg": xp.zeros_like(params)}
+        state = {"t": self.step_counter(params, xp=xp), "square_avg": xp.zeros_like(params)}
         if self.centered:
             state["grad_avg"] = xp.zeros_like(params)
         if self.momentum > 0:
@@ -70,7 +70,8 @@ class AdamW(Optimizer):
         self.weight_decay = checks.non_negative_float("weight_decay", weight_decay)
 
     def init(self, params, /, *, xp):
-        return {"t": 0, "m": xp.zeros_like(params), "v": xp.zeros_like(params)}
+        return {"t": self.step_counter(params, xp=xp), "m": xp.zeros_like(params),
+                "v": xp.zeros_like(params)}
 
     def update(self, params, grads, state, /, *, xp):
         t = state["t"] + 1
@@ -78,9 +79,10 @@ class AdamW(Optimizer):
         params = params * (1.0 - lr * self.weight_decay)
         m = b1 * state["m"] + (1.0 - b1) * grads
         v = b2 * state["v"] + (1.0 - b2) * (grads * grads)
-        # t is a Python int eagerly and a traced array under jax.jit: ** works on both.
-        denom = xp.sqrt(v) / (1.0 - b2 ** t) ** 0.5 + self.epsilon
-        return params - (lr / (1.0 - b1 ** t)) * (m / denom), {"t": t, "m": m, "v": v}
+        # t is a 0-d integer array: the bias corrections are computed in the params' dtype.
+        tf = xp.astype(t, params.dtype)
+        denom = xp.sqrt(v) / (1.0 - b2 ** tf) ** 0.5 + self.epsilon
+        return params - (lr / (1.0 - b1 ** tf)) * (m / denom), {"t": t, "m": m, "v": v}
 
 
 class Lion(Optimizer):
@@ -100,7 +102,7 @@ class Lion(Optimizer):
         self.weight_decay = checks.non_negative_float("weight_decay", weight_decay)
 
     def init(self, params, /, *, xp):
-        return {"t": 0, "m": xp.zeros_like(params)}
+        return {"t": self.step_counter(params, xp=xp), "m": xp.zeros_like(params)}
 
     def update(self, params, grads, state, /, *, xp):
         m = state["m"]
