@@ -410,7 +410,11 @@ def _float32_reason(estimator):
         from .errors import BackendError
 
         try:
-            resolve_backend(estimator.backend, estimator.device).dtype("float64")
+            backend = resolve_backend(estimator.backend, estimator.device)
+        except BackendError:  # not usable here: its fit raises, nothing to expect of checks
+            return None
+        try:
+            backend.dtype("float64")
         except BackendError:
             return "backend"
     return None
