@@ -283,9 +283,12 @@ class Trainer:
         backend, when nothing on the host must run between steps (no batch-level
         callback that must, no gradient hook, no data-parallel reduction) and the
         step traces). Chunks end at the callbacks' ``host_every`` boundaries."""
-        net = self.net
-        return (net.backend.compiles and self.callbacks.host_every != 1 and self.dp is None
-                and net.grad_hook is None and getattr(step, "traceable", False))
+        net, s = self.net, self.settings
+        asked = s.steps_per_execution is not None and s.steps_per_execution > 1
+        pays = asked or net.backend.chunks_pay(6 * net.n_parameters * s.batch_size)
+        return (pays and net.backend.compiles and self.callbacks.host_every != 1
+                and self.dp is None and net.grad_hook is None
+                and getattr(step, "traceable", False))
 
     def _chunks(self, theta, state, Xs, Ys, b, full, rec, validate):
         """Full batches ``b .. full - 1`` in chunks; returns ``(theta, state, next batch)``."""

@@ -221,7 +221,9 @@ class Network:
             training stops.
         steps_per_execution : int, optional
             Where the backend compiles (JAX): at most this many steps per compiled
-            call (``None``: up to the next validation point or the epoch's end).
+            call (``None``: up to the next validation point or the epoch's end; on a
+            CPU device only for small steps, where dispatch dominates: larger ones
+            run step by step unless a value above 1 is given).
             Chunks also end where callbacks need the host (``host_every``, see
             :mod:`polymlp.callbacks`); ``grad_hook`` runs step by step; see CONTRIBUTING.
         sample_weight : array of shape (n,), optional

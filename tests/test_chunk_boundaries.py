@@ -108,3 +108,22 @@ def test_tensorboard_update_freq_keeps_compiled_chunks(chunk_calls, net_kwargs, 
     tb = TensorBoard(str(tmp_path), update_freq=5)
     _net(**net_kwargs).fit(x, y, epochs=2, batch_size=16, callbacks=[tb])
     assert chunk_calls == [5, 5, 5, 5]  # epoch ends coincide with multiples of 5
+
+
+@pytest.mark.backend("jax")
+def test_large_steps_on_the_cpu_run_step_by_step_unless_asked(net_kwargs, chunk_calls):
+    # On the CPU, XLA runs large matrix products slower inside a compiled loop than
+    # as separate calls, so only small steps are chunked by default.
+    backend = pm.Network(5, **net_kwargs).backend
+    assert backend.chunks_pay(6 * 5_704 * 32)  # the seed's 14-100-40-4 at batch 32
+    assert not backend.chunks_pay(6 * 1_863_690 * 256)  # 784-1024-1024-10 at batch 256
+    x, y = _data()
+    wide = pm.Network(5, seed=1, dtype="float64", **net_kwargs).stack(pm.Dense(4096, "relu"))
+    wide.stack(pm.Dense(64, "relu")).output(pm.Dense(3, "softmax"), loss="cross_entropy")
+    wide.fit(x, y, epochs=1, batch_size=40, record=None)
+    assert chunk_calls == []  # 6 x 286,979 parameters x 40 rows: above the CPU limit
+    wide.fit(x, y, epochs=1, batch_size=40, record=None, steps_per_execution=2)
+    assert chunk_calls == [2, 2]
+    small = _net(**net_kwargs)
+    small.fit(x, y, epochs=1, batch_size=40, record=None)
+    assert chunk_calls == [2, 2, 4]
